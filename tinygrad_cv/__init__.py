@@ -1,0 +1,35 @@
+"""tinygrad_cv: a computation-graph engine for learning how vision networks compute and learn.
+
+    import tinygrad_cv as tg
+    x, y, z = tg.Value(-2.0, label="x"), tg.Value(5.0, label="y"), tg.Value(-4.0, label="z")
+    f = (x + y) * z; f.backward()          # x.grad == -4, y.grad == -4, z.grad == 3
+
+Submodules nn, optim, data and models load on first use, so this import stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .backends import get_backend, set_backend
+from .gradcheck import gradcheck
+from .graph import Graph, Node, Op, no_grad, trace
+from .random import manual_seed
+from .scalar import Value
+from .tensor import Tensor, cat, ones, rand, randn, stack, zeros
+
+__version__ = "0.1.0"
+
+_LAZY = ("nn", "optim", "data", "models")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'tinygrad_cv' has no attribute {name!r}")
+
+
+__all__ = ["Value", "Tensor", "Graph", "Node", "Op", "trace", "no_grad", "gradcheck", "manual_seed",
+           "set_backend", "get_backend", "zeros", "ones", "randn", "rand", "cat", "stack", *_LAZY]

@@ -1,0 +1,224 @@
+"""Value: the scalar engine, one Python float per node (micrograd-sized).
+
+Each operation below is written the way the course draws a gate: the forward
+value, then the *local* derivative of the output with respect to each input.
+Backward multiplies: downstream = upstream x local.
+
+    add distributes:  d(a+b)/da = 1,     d(a+b)/db = 1
+    mul swaps:        d(a*b)/da = b,     d(a*b)/db = a
+    max routes:       d(max(a,b))/da = 1 if a >= b else 0
+"""
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Union
+
+from .graph import Node, Op, is_grad_enabled, new_seq
+
+Number = Union[int, float]
+
+
+class ScalarOp(Op):
+    """An op on Python floats; subclasses give ``forward`` and ``local``."""
+
+    def backward(self, upstream: float, *xs_and_out: float) -> list[float]:
+        return [upstream * d for d in self.local(*xs_and_out)]
+
+
+# --- binary gates -----------------------------------------------------------------
+
+class Add(ScalarOp):
+    name, symbol = "add", "+"
+    def forward(self, a, b): return a + b
+    def local(self, a, b, out): return 1.0, 1.0                 # add distributes
+    def local_rule(self): return "d(a+b)/da = 1, d(a+b)/db = 1"
+
+
+class Sub(ScalarOp):
+    name, symbol = "sub", "-"
+    def forward(self, a, b): return a - b
+    def local(self, a, b, out): return 1.0, -1.0
+    def local_rule(self): return "d(a-b)/da = 1, d(a-b)/db = -1"
+
+
+class Mul(ScalarOp):
+    name, symbol = "mul", "*"
+    def forward(self, a, b): return a * b
+    def local(self, a, b, out): return b, a                     # mul swaps
+    def local_rule(self): return "d(a*b)/da = b, d(a*b)/db = a"
+
+
+class Div(ScalarOp):
+    name, symbol = "div", "/"
+    def forward(self, a, b): return a / b
+    def local(self, a, b, out): return 1.0 / b, -a / (b * b)
+    def local_rule(self): return "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2"
+
+
+class Max(ScalarOp):
+    name, symbol = "max", None
+    def forward(self, a, b): return a if a >= b else b
+    def local(self, a, b, out): return (1.0, 0.0) if a >= b else (0.0, 1.0)   # max routes
+    def local_rule(self): return "gradient goes to the larger input, 0 to the other"
+
+
+# --- unary gates --------------------------------------------------------------------
+
+class Pow(ScalarOp):
+    name = "pow"
+    def __init__(self, k: float): self.k = k
+    def forward(self, a): return a ** self.k
+    def local(self, a, out): return (self.k * a ** (self.k - 1),)
+    def local_rule(self): return f"d(a^k)/da = k*a^(k-1), k = {self.k:g}"
+    def __repr__(self): return f"**{self.k:g}"
+
+
+class Neg(ScalarOp):
+    name, symbol = "neg", "-"
+    def forward(self, a): return -a
+    def local(self, a, out): return (-1.0,)
+    def local_rule(self): return "d(-a)/da = -1"
+
+
+class Exp(ScalarOp):
+    name = "exp"
+    def forward(self, a): return math.exp(a)
+    def local(self, a, out): return (out,)                      # e^a is its own derivative
+    def local_rule(self): return "d(e^a)/da = e^a"
+
+
+class Log(ScalarOp):
+    name = "log"
+    def forward(self, a):
+        if a <= 0:
+            raise ValueError(f"log of a non-positive number: {a!r}")
+        return math.log(a)
+    def local(self, a, out): return (1.0 / a,)
+    def local_rule(self): return "d(log a)/da = 1/a"
+
+
+class Tanh(ScalarOp):
+    name = "tanh"
+    def forward(self, a): return math.tanh(a)
+    def local(self, a, out): return (1.0 - out * out,)
+    def local_rule(self): return "d(tanh a)/da = 1 - tanh(a)^2"
+
+
+class Sigmoid(ScalarOp):
+    name = "sigmoid"
+    def forward(self, a):
+        if a >= 0:
+            return 1.0 / (1.0 + math.exp(-a))
+        e = math.exp(a)
+        return e / (1.0 + e)
+    def local(self, a, out): return (out * (1.0 - out),)
+    def local_rule(self): return "d(sigma(a))/da = sigma(a)(1 - sigma(a))"
+
+
+class Relu(ScalarOp):
+    name = "relu"
+    def forward(self, a): return a if a > 0 else 0.0
+    def local(self, a, out): return (1.0 if a > 0 else 0.0,)
+    def local_rule(self): return "d(relu a)/da = 1 if a > 0 else 0"
+
+
+class LeakyRelu(ScalarOp):
+    name = "leaky_relu"
+    def __init__(self, slope: float = 0.01): self.slope = slope
+    def forward(self, a): return a if a > 0 else self.slope * a
+    def local(self, a, out): return (1.0 if a > 0 else self.slope,)
+    def local_rule(self): return f"1 if a > 0 else {self.slope:g}"
+    def __repr__(self): return f"leaky_relu({self.slope:g})"
+
+
+class Elu(ScalarOp):
+    name = "elu"
+    def __init__(self, alpha: float = 1.0): self.alpha = alpha
+    def forward(self, a): return a if a > 0 else self.alpha * (math.exp(a) - 1.0)
+    def local(self, a, out): return (1.0 if a > 0 else out + self.alpha,)
+    def local_rule(self): return f"1 if a > 0 else alpha*e^a (alpha = {self.alpha:g})"
+    def __repr__(self): return f"elu({self.alpha:g})"
+
+
+ADD, SUB, MUL, DIV, MAX = Add(), Sub(), Mul(), Div(), Max()
+NEG, EXP, LOG, TANH, SIGMOID, RELU = Neg(), Exp(), Log(), Tanh(), Sigmoid(), Relu()
+
+
+def _check_number(x: object) -> float:
+    if isinstance(x, bool) or not isinstance(x, Real):
+        raise TypeError(f"Value holds a real number, got {type(x).__name__}: {x!r}")
+    return float(x)
+
+
+class Value(Node):
+    """A scalar node. ``Value(-2.0, label="x")``; arithmetic with Values and numbers records a graph."""
+
+    __slots__ = ()
+    _zero_grad = 0.0
+
+    def __init__(self, data: Number, label: str = "", _op: Op | None = None, _parents: tuple = ()):
+        self.data = data if type(data) is float else _check_number(data)
+        self.grad = 0.0
+        self.op = _op
+        self.parents = _parents
+        self.label = label
+        self.seq = new_seq()
+        self.requires_grad = True
+
+    # -- recording --------------------------------------------------------------------
+    @staticmethod
+    def _lift(x: Value | Number) -> Value:
+        return x if isinstance(x, Value) else Value(x)
+
+    def _unary(self, op: ScalarOp) -> Value:
+        out = op.forward(self.data)
+        if is_grad_enabled():
+            return Value(out, "", op, (self,))
+        return Value(out)
+
+    def _binary(self, op: ScalarOp, other: Value | Number) -> Value:
+        other = other if isinstance(other, Value) else Value(other)
+        out = op.forward(self.data, other.data)
+        if is_grad_enabled():
+            return Value(out, "", op, (self, other))
+        return Value(out)
+
+    def _seed_grad(self, grad: Number | None) -> float:
+        return 1.0 if grad is None else _check_number(grad)
+
+    def _accumulate(self, g: float) -> None:
+        self.grad += g
+
+    # -- arithmetic -------------------------------------------------------------------
+    def __add__(self, other): return self._binary(ADD, other)
+    def __radd__(self, other): return Value._lift(other)._binary(ADD, self)
+    def __sub__(self, other): return self._binary(SUB, other)
+    def __rsub__(self, other): return Value._lift(other)._binary(SUB, self)
+    def __mul__(self, other): return self._binary(MUL, other)
+    def __rmul__(self, other): return Value._lift(other)._binary(MUL, self)
+    def __truediv__(self, other): return self._binary(DIV, other)
+    def __rtruediv__(self, other): return Value._lift(other)._binary(DIV, self)
+    def __neg__(self): return self._unary(NEG)
+
+    def __pow__(self, k: Number) -> Value:
+        if isinstance(k, Value):
+            raise TypeError("Value ** Value is not supported: the exponent must be a number")
+        return self._unary(Pow(_check_number(k)))
+
+    # -- functions --------------------------------------------------------------------
+    def exp(self) -> Value: return self._unary(EXP)
+    def log(self) -> Value: return self._unary(LOG)
+    def tanh(self) -> Value: return self._unary(TANH)
+    def sigmoid(self) -> Value: return self._unary(SIGMOID)
+    def relu(self) -> Value: return self._unary(RELU)
+    def leaky_relu(self, slope: float = 0.01) -> Value: return self._unary(LeakyRelu(slope))
+    def elu(self, alpha: float = 1.0) -> Value: return self._unary(Elu(alpha))
+    def max(self, other: Value | Number) -> Value: return self._binary(MAX, other)
+
+    def zero_grad(self) -> None:
+        self.grad = 0.0
+
+    def __repr__(self) -> str:
+        name = f"{self.label}=" if self.label else ""
+        return f"Value({name}{self.data:.6g}, grad={self.grad:.6g})"
