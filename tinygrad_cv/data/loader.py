@@ -2,9 +2,9 @@
 
 The fast path indexes whole numpy arrays once per batch; there is no per-sample
 Python loop. Batches come out as tuples of ``tinygrad_cv.tensor.Tensor``:
-floating arrays as float32, integer arrays as int64, and uint8 arrays are taken
-as pixels and go through :func:`to_float` (scaled to [0, 1], (N, H, W) gains a
-channel axis), so ``DataLoader(TensorDataset(*mnist()), 64)`` yields
+floating arrays as float32, integer arrays as int64, except that uint8 batches
+shaped (N, H, W) or (N, C, H, W) are taken as pixels and go through
+:func:`to_float` (scaled to [0, 1], (N, H, W) gains a channel axis), so ``DataLoader(TensorDataset(*mnist()), 64)`` yields
 ((64, 1, 28, 28) float32, (64,) int64).
 """
 
@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..random import rng as _library_rng
+from ..tensor import Tensor
 from .transforms import to_float
 
 __all__ = ["TensorDataset", "DataLoader", "Dataset"]
@@ -65,8 +67,8 @@ class TensorDataset:
 
 
 def _convert(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint8:
-        return to_float(a) if a.ndim in (3, 4) else a.astype(np.float32) * np.float32(1.0 / 255.0)
+    if a.dtype == np.uint8 and a.ndim in (3, 4):  # a batch of pixel images
+        return to_float(a)
     if a.dtype.kind == "f":
         return a.astype(np.float32, copy=False)
     if a.dtype.kind in "iub":
@@ -74,18 +76,12 @@ def _convert(a: np.ndarray) -> np.ndarray:
     raise TypeError(f"DataLoader: cannot turn an array of dtype {a.dtype} into a Tensor")
 
 
-def _tensor_type() -> Callable[[np.ndarray], Any]:
-    # imported lazily so `import tinygrad_cv.data` stays cheap and free of import cycles
-    from tinygrad_cv.tensor import Tensor
-
-    return Tensor
-
-
 class DataLoader:
     """Iterate over a dataset in batches of Tensors.
 
     shuffle: a new permutation every epoch from a numpy Generator seeded with `seed`
-    (same seed -> same sequence of epochs). transform: a callable (batch, rng) -> batch
+    (same seed -> same sequence of epochs); with seed=None the seed is drawn from the
+    library generator, so ``tg.manual_seed`` makes it reproducible too. transform: a callable (batch, rng) -> batch
     (see transforms.Compose) applied to the first array of each batch (the images)
     after dtype conversion, with its own Generator derived from `seed`.
     """
@@ -114,7 +110,8 @@ class DataLoader:
         self.drop_last = drop_last
         self.transform = transform
         # separate streams, so adding a transform does not change the shuffle order
-        shuffle_ss, aug_ss = np.random.SeedSequence(seed).spawn(2)
+        entropy = seed if seed is not None else int(_library_rng().integers(2**63))
+        shuffle_ss, aug_ss = np.random.SeedSequence(entropy).spawn(2)
         self._shuffle_rng = np.random.default_rng(shuffle_ss)
         self._aug_rng = np.random.default_rng(aug_ss)
 
@@ -144,8 +141,7 @@ class DataLoader:
                 arrays[0] = np.asarray(self.transform(arrays[0], self._aug_rng))
             yield tuple(arrays)
 
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        Tensor = _tensor_type()
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         for arrays in self.numpy_batches():
             yield tuple(Tensor(a) for a in arrays)
 

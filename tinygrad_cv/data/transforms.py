@@ -98,8 +98,11 @@ def shift(batch: np.ndarray, dy: int | np.ndarray, dx: int | np.ndarray) -> np.n
     """
     batch = _check_batch(batch, "shift")
     n, h, w = batch.shape[0], batch.shape[-2], batch.shape[-1]
-    dy = np.broadcast_to(np.asarray(dy, dtype=np.int64), (n,))
-    dx = np.broadcast_to(np.asarray(dx, dtype=np.int64), (n,))
+    dy, dx = np.asarray(dy, dtype=np.int64), np.asarray(dx, dtype=np.int64)
+    for name, d in (("dy", dy), ("dx", dx)):
+        if d.shape not in ((), (n,)):
+            raise ValueError(f"shift: {name} must be an int or have one entry per image ({n}), got shape {d.shape}")
+    dy, dx = np.broadcast_to(dy, (n,)), np.broadcast_to(dx, (n,))
     m_y = int(np.abs(dy).max(initial=0))
     m_x = int(np.abs(dx).max(initial=0))
     if m_y >= h or m_x >= w:

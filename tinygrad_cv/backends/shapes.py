@@ -1,0 +1,84 @@
+"""Output sizes of convolution and pooling, in the course's formula.
+
+    output size = (W - F + 2P) / S + 1
+
+for an input of size W, a filter of size F, padding P and stride S. PyTorch
+floors the division; the course says a filter whose stride leaves a remainder
+"does not fit". ``conv_output_size(..., strict=True)`` raises that error; the
+default floors like PyTorch and raises only when the filter does not fit at all.
+"""
+from __future__ import annotations
+
+import operator
+from typing import Sequence
+
+IntPair = tuple[int, int]
+
+
+def pair(value: int | Sequence[int], name: str) -> IntPair:
+    """``3`` -> ``(3, 3)``; ``(3, 5)`` stays; anything else is a ValueError naming ``name``."""
+    try:
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            a, b = value
+            if not isinstance(a, bool) and not isinstance(b, bool):
+                return (operator.index(a), operator.index(b))
+        elif not isinstance(value, bool):
+            v = operator.index(value)  # type: ignore[arg-type]
+            return (v, v)
+    except TypeError:
+        pass
+    raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def _problem(w: int, f: int, s: int, p: int, strict: bool) -> str | None:
+    """Why a filter does not fit along one axis, with the formula; None if it fits."""
+    span = w - f + 2 * p
+    formula = f"(W - F + 2P)/S + 1 = ({w} - {f} + {2 * p})/{s} + 1 = {span / s + 1:.3g}"
+    if span < 0:
+        return f"{formula}, less than 1"
+    if strict and span % s:
+        return f"{formula}, not an integer"
+    return None
+
+
+def _validate(f: int, s: int, p: int) -> None:
+    if f < 1:
+        raise ValueError(f"filter size must be at least 1, got {f}")
+    if s < 1:
+        raise ValueError(f"stride must be at least 1, got {s}")
+    if p < 0:
+        raise ValueError(f"padding must be non-negative, got {p}")
+
+
+def conv_output_size(w: int, f: int, s: int = 1, p: int = 0, strict: bool = False) -> int:
+    """Output size along one axis, ``(w - f + 2p) // s + 1`` (floored, as PyTorch).
+
+    Raises ValueError when the filter does not fit at all (output < 1) and, with
+    ``strict=True``, also when the stride leaves a remainder (the course's rule).
+    """
+    _validate(f, s, p)
+    why = _problem(w, f, s, p, strict)
+    if why:
+        raise ValueError(f"a filter of size {f} with stride {s} and padding {p} does not fit an input of size {w}: {why}")
+    return (w - f + 2 * p) // s + 1
+
+
+def _show(p: IntPair) -> str:
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
+
+
+def output_hw(hw: IntPair, kernel: IntPair, stride: IntPair, padding: IntPair, strict: bool = False) -> IntPair:
+    """(OH, OW) of a 2-D convolution or pool over an (H, W) input; errors name all the numbers."""
+    for f, s, p in zip(kernel, stride, padding):
+        _validate(f, s, p)
+    whys = [_problem(w, f, s, p, strict) for w, f, s, p in zip(hw, kernel, stride, padding)]
+    if any(whys):
+        axes = [f"{name}: {why}" for name, why in zip(("height", "width"), whys) if why]
+        if hw[0] == hw[1] and whys[0] == whys[1]:
+            axes = [whys[0]]  # type: ignore[list-item]
+        pad = f" and padding {_show(padding)}" if any(padding) else ""
+        raise ValueError(
+            f"a {kernel[0]}x{kernel[1]} filter with stride {_show(stride)}{pad} does not fit a "
+            f"{hw[0]}x{hw[1]} input: {'; '.join(axes)}"
+        )
+    return tuple((w - f + 2 * p) // s + 1 for w, f, s, p in zip(hw, kernel, stride, padding))  # type: ignore[return-value]

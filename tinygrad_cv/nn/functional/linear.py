@@ -1,0 +1,48 @@
+"""The fully connected layer as one fused op: y = x W^T + b."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...graph import Op
+from ...tensor import Tensor
+
+
+class Linear(Op):
+    """y = x @ W^T + b with W of shape (out, in); x may have extra leading axes."""
+
+    name = "linear"
+
+    def __init__(self, has_bias: bool):
+        self.has_bias = has_bias
+
+    def forward(self, x, w, b=None):
+        y = x @ w.T
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, up, x, w, *rest):
+        # dL/dx = up @ W,  dL/dW = up^T @ x,  dL/db = sum of up over the batch
+        up2 = up.reshape(-1, up.shape[-1])
+        dx = up @ w
+        dw = up2.T @ x.reshape(-1, x.shape[-1])
+        if self.has_bias:
+            return dx, dw, up2.sum(axis=0)
+        return dx, dw
+
+    def local_rule(self) -> str:
+        return "dy/dx = W (so dx = up @ W), dy/dW = x (so dW = up^T @ x), dy/db = 1 (db = sum of up)"
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """PyTorch's F.linear: ``x @ weight.T + bias`` with weight (out_features, in_features)."""
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be (out_features, in_features), got shape {weight.shape}")
+    if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape}: "
+                         f"expected (*, {weight.shape[1]})")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    if bias is None:
+        return Tensor.apply(Linear(False), x, weight)
+    return Tensor.apply(Linear(True), x, weight, bias)
