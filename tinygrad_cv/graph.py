@@ -49,7 +49,8 @@ class Node:
 
     __slots__ = ("data", "grad", "op", "parents", "label", "seq", "requires_grad", "__weakref__")
     # Each engine defines: _zero_grad (what an intermediate's grad is reset to),
-    # _seed_grad(grad) (the root's starting gradient) and _accumulate(g).
+    # _seed_grad(grad) (the root's starting gradient) and _propagate() (one chain-rule
+    # step: add upstream x local into each parent's grad).
     _zero_grad: Any = None
 
     @property
@@ -59,9 +60,11 @@ class Node:
     def backward(self, grad: Any = None) -> None:
         """Backpropagate from this node to every node it was computed from.
 
-        Leaf gradients accumulate across calls (as in PyTorch: call ``zero_grad``
-        between steps); gradients of intermediate nodes are recomputed each time,
-        so a second call never doubles them.
+        Nodes are visited in reverse topological order, so a node's gradient is
+        complete (every use of it has contributed) before it is passed on. Leaf
+        gradients accumulate across calls (as in PyTorch: call ``zero_grad`` between
+        steps); gradients of intermediate nodes are recomputed each time, so a second
+        call never doubles them.
         """
         order = topo_order(self)
         zero = self._zero_grad
@@ -70,14 +73,8 @@ class Node:
                 node.grad = zero
         self.grad = self._seed_grad(grad)
         for node in reversed(order):
-            op = node.op
-            if op is None or node.grad is None:
-                continue
-            parents = node.parents
-            grads = op.backward(node.grad, *[p.data for p in parents], node.data)
-            for p, g in zip(parents, grads):
-                if g is not None and p.requires_grad:
-                    p._accumulate(g)
+            if node.op is not None and node.grad is not None:
+                node._propagate()
 
 
 def topo_order(root: Node) -> list[Node]:
@@ -92,9 +89,7 @@ def topo_order(root: Node) -> list[Node]:
     return sorted(seen, key=_by_seq)
 
 
-def new_seq() -> int:
-    """A fresh creation number; later nodes get larger numbers."""
-    return _next_seq()
+new_seq = _next_seq     # a fresh creation number; later nodes get larger numbers
 
 
 def is_grad_enabled() -> bool:

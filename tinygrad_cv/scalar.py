@@ -14,7 +14,10 @@ import math
 from numbers import Real
 from typing import Union
 
-from .graph import Node, Op, is_grad_enabled, new_seq
+from . import graph
+from .graph import Node, Op
+
+_next_seq = graph.new_seq
 
 Number = Union[int, float]
 
@@ -156,6 +159,7 @@ class Value(Node):
 
     __slots__ = ()
     _zero_grad = 0.0
+    requires_grad = True          # every Value takes part in backward
 
     def __init__(self, data: Number, label: str = "", _op: Op | None = None, _parents: tuple = ()):
         self.data = data if type(data) is float else _check_number(data)
@@ -163,42 +167,46 @@ class Value(Node):
         self.op = _op
         self.parents = _parents
         self.label = label
-        self.seq = new_seq()
-        self.requires_grad = True
+        self.seq = _next_seq()
 
-    # -- recording --------------------------------------------------------------------
-    @staticmethod
-    def _lift(x: Value | Number) -> Value:
-        return x if isinstance(x, Value) else Value(x)
-
+    # -- recording (the hot path of the scalar engine: kept lean on purpose) ------------
     def _unary(self, op: ScalarOp) -> Value:
-        out = op.forward(self.data)
-        if is_grad_enabled():
-            return Value(out, "", op, (self,))
-        return Value(out)
+        return _record(op.forward(self.data), op, (self,))
 
     def _binary(self, op: ScalarOp, other: Value | Number) -> Value:
-        other = other if isinstance(other, Value) else Value(other)
-        out = op.forward(self.data, other.data)
-        if is_grad_enabled():
-            return Value(out, "", op, (self, other))
-        return Value(out)
+        if type(other) is not Value:
+            other = _lift(other)
+        return _record(op.forward(self.data, other.data), op, (self, other))
+
+    def _reflected(self, op: ScalarOp, other: Number) -> Value:
+        other = _lift(other)
+        return _record(op.forward(other.data, self.data), op, (other, self))
 
     def _seed_grad(self, grad: Number | None) -> float:
         return 1.0 if grad is None else _check_number(grad)
 
-    def _accumulate(self, g: float) -> None:
-        self.grad += g
+    def _propagate(self) -> None:
+        # One chain-rule step through this gate: downstream = upstream x local.
+        upstream = self.grad
+        if len(self.parents) == 2:
+            a, b = self.parents
+            local_a, local_b = self.op.local(a.data, b.data, self.data)
+            a.grad += upstream * local_a
+            b.grad += upstream * local_b
+        else:
+            (a,) = self.parents
+            (local_a,) = self.op.local(a.data, self.data)
+            a.grad += upstream * local_a
 
     # -- arithmetic -------------------------------------------------------------------
     def __add__(self, other): return self._binary(ADD, other)
-    def __radd__(self, other): return Value._lift(other)._binary(ADD, self)
+    def __radd__(self, other): return self._reflected(ADD, other)
     def __sub__(self, other): return self._binary(SUB, other)
-    def __rsub__(self, other): return Value._lift(other)._binary(SUB, self)
+    def __rsub__(self, other): return self._reflected(SUB, other)
     def __mul__(self, other): return self._binary(MUL, other)
-    def __rmul__(self, other): return Value._lift(other)._binary(MUL, self)
+    def __rmul__(self, other): return self._reflected(MUL, other)
     def __truediv__(self, other): return self._binary(DIV, other)
-    def __rtruediv__(self, other): return Value._lift(other)._binary(DIV, self)
+    def __rtruediv__(self, other): return self._reflected(DIV, other)
     def __neg__(self): return self._unary(NEG)
 
     def __pow__(self, k: Number) -> Value:
@@ -222,3 +230,24 @@ class Value(Node):
     def __repr__(self) -> str:
         name = f"{self.label}=" if self.label else ""
         return f"Value({name}{self.data:.6g}, grad={self.grad:.6g})"
+
+
+_new = object.__new__
+
+
+def _lift(x: Value | Number) -> Value:
+    return x if isinstance(x, Value) else Value(x)
+
+
+def _record(data: float, op: ScalarOp, parents: tuple) -> Value:
+    """A new Value made by ``op`` from ``parents`` (recorded only while gradients are enabled)."""
+    v = _new(Value)
+    v.data = data
+    v.grad = 0.0
+    v.label = ""
+    v.seq = _next_seq()
+    if graph._grad_enabled:
+        v.op, v.parents = op, parents
+    else:
+        v.op, v.parents = None, ()
+    return v

@@ -96,6 +96,13 @@ class Tensor(Node):
             raise ValueError(f"backward(grad=...) got a gradient of shape {g.shape} for a tensor of shape {self.shape}")
         return g
 
+    def _propagate(self) -> None:
+        parents = self.parents
+        grads = self.op.backward(self.grad, *[p.data for p in parents], self.data)
+        for parent, g in zip(parents, grads):
+            if g is not None and parent.requires_grad:
+                parent._accumulate(g)
+
     def _accumulate(self, g: np.ndarray) -> None:
         g = ops.unbroadcast(np.asarray(g), self.data.shape)
         if g.dtype != self.data.dtype:

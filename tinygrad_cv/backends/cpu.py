@@ -15,6 +15,7 @@ rank (never per shape), and are cached on disk.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -121,6 +122,156 @@ def _nchw_to_rows(dy):  # pragma: no cover - compiled
     return Y
 
 
+# -- direct convolution for stride 1 ------------------------------------------------------
+# Small layers (LeNet's) lose to the data movement of im2col, so they run a direct
+# convolution per sample. Each padded input channel is one flat row of Hp*Wp values;
+# output position (oh, ow) sits at oh*Wp + ow of a "wide" output row, and tap (i, j)
+# of the filter reads the input row shifted by i*Wp + j. The innermost loops are then
+# long contiguous runs that vectorize; the Wp - OW columns past each output row are
+# computed and dropped. Four output (or input) channels share each load.
+
+_FAST = dict(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
+
+
+@njit(cache=True, nogil=True)
+def _pad_rows(x, n, ph, pw, Hp, Wp, tail):  # pragma: no cover - compiled
+    """Sample n of x, zero-padded, one flat row per channel (plus a zero tail for the last taps)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    xp = np.zeros((C, Hp * Wp + tail), x.dtype)
+    for c in range(C):
+        for h in range(H):
+            row = (h + ph) * Wp + pw
+            for w in range(W):
+                xp[c, row + w] = x[n, c, h, w]
+    return xp
+
+
+@njit(**_FAST)
+def _direct_forward(x, w, b, ph, pw, OH, OW, groups):  # pragma: no cover - compiled
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    Og = O // groups
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    L = (OH - 1) * Wp + OW
+    y = np.empty((N, O, OH, OW), x.dtype)
+    for n in prange(N):
+        xp = _pad_rows(x, n, ph, pw, Hp, Wp, kw)
+        acc = np.empty((4, L), x.dtype)
+        a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+        for g in range(groups):
+            end = (g + 1) * Og
+            for o0 in range(g * Og, end, 4):
+                o1, o2, o3 = min(o0 + 1, end - 1), min(o0 + 2, end - 1), min(o0 + 3, end - 1)
+                for k in range(L):
+                    a0[k] = b[o0]
+                    a1[k] = b[o1]
+                    a2[k] = b[o2]
+                    a3[k] = b[o3]
+                for c in range(Cg):
+                    xr = xp[g * Cg + c]
+                    for i in range(kh):
+                        for j in range(kw):
+                            w0, w1, w2, w3 = w[o0, c, i, j], w[o1, c, i, j], w[o2, c, i, j], w[o3, c, i, j]
+                            xs = xr[i * Wp + j:i * Wp + j + L]
+                            for k in range(L):
+                                v = xs[k]
+                                a0[k] += w0 * v
+                                a1[k] += w1 * v
+                                a2[k] += w2 * v
+                                a3[k] += w3 * v
+                for q in range(min(4, end - o0)):
+                    for oh in range(OH):
+                        for ow in range(OW):
+                            y[n, o0 + q, oh, ow] = acc[q, oh * Wp + ow]
+    return y
+
+
+@njit(**_FAST)
+def _direct_backward(dy, x, w, ph, pw, groups, need_input, need_weight, chunks):  # pragma: no cover
+    """dx and per-chunk partial dW (summed by the caller): each sample's padded input and
+    wide gradient rows are built once and used by both."""
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    OH, OW = dy.shape[2], dy.shape[3]
+    Og = O // groups
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    L = (OH - 1) * Wp + OW
+    dx = np.zeros((N if need_input else 0, C, H, W), x.dtype)
+    dw = np.zeros((chunks, O, Cg, kh, kw), x.dtype)
+    zero = np.zeros(1, x.dtype)[0]
+    for t in prange(chunks):
+        for n in range(t * N // chunks, (t + 1) * N // chunks):
+            dyw = np.zeros((O, L), x.dtype)
+            for o in range(O):
+                for oh in range(OH):
+                    for ow in range(OW):
+                        dyw[o, oh * Wp + ow] = dy[n, o, oh, ow]
+            if need_weight:
+                xp = _pad_rows(x, n, ph, pw, Hp, Wp, kw)
+                for g in range(groups):
+                    end = (g + 1) * Og
+                    for o0 in range(g * Og, end, 4):
+                        o1, o2, o3 = min(o0 + 1, end - 1), min(o0 + 2, end - 1), min(o0 + 3, end - 1)
+                        d0, d1, d2, d3 = dyw[o0], dyw[o1], dyw[o2], dyw[o3]
+                        for c in range(Cg):
+                            xr = xp[g * Cg + c]
+                            for i in range(kh):
+                                for j in range(kw):
+                                    xs = xr[i * Wp + j:i * Wp + j + L]
+                                    s0 = s1 = s2 = s3 = zero
+                                    for k in range(L):
+                                        v = xs[k]
+                                        s0 += d0[k] * v
+                                        s1 += d1[k] * v
+                                        s2 += d2[k] * v
+                                        s3 += d3[k] * v
+                                    dw[t, o0, c, i, j] += s0
+                                    if o0 + 1 < end:
+                                        dw[t, o1, c, i, j] += s1
+                                    if o0 + 2 < end:
+                                        dw[t, o2, c, i, j] += s2
+                                    if o0 + 3 < end:
+                                        dw[t, o3, c, i, j] += s3
+            if need_input:
+                # dx_padded[c, shift(i, j) + k] += W[o, c, i, j] * dy_wide[o, k]
+                dxp = np.zeros((4, Hp * Wp + kw), x.dtype)
+                for g in range(groups):
+                    end = (g + 1) * Cg
+                    for c0 in range(g * Cg, end, 4):
+                        nb = min(4, end - c0)
+                        dxp[:] = 0
+                        e0, e1, e2, e3 = dxp[0], dxp[1], dxp[2], dxp[3]
+                        q1, q2, q3 = min(1, nb - 1), min(2, nb - 1), min(3, nb - 1)
+                        cl = c0 - g * Cg
+                        for o in range(g * Og, (g + 1) * Og):
+                            dr = dyw[o]
+                            for i in range(kh):
+                                for j in range(kw):
+                                    off = i * Wp + j
+                                    w0, w1 = w[o, cl, i, j], w[o, cl + q1, i, j]
+                                    w2, w3 = w[o, cl + q2, i, j], w[o, cl + q3, i, j]
+                                    f0, f1 = e0[off:off + L], e1[off:off + L]
+                                    f2, f3 = e2[off:off + L], e3[off:off + L]
+                                    for k in range(L):
+                                        v = dr[k]
+                                        f0[k] += w0 * v
+                                        f1[k] += w1 * v
+                                        f2[k] += w2 * v
+                                        f3[k] += w3 * v
+                        for q in range(nb):
+                            for h in range(H):
+                                row = (h + ph) * Wp + pw
+                                for ww in range(W):
+                                    dx[n, c0 + q, h, ww] = dxp[q, row + ww]
+    return dx, dw
+
+
+def _use_direct(x: np.ndarray, weight: np.ndarray, stride: IntPair, OH: int, OW: int) -> bool:
+    """Direct loops for small stride-1 layers; BLAS wins once a layer has real work."""
+    macs = x.shape[0] * weight.size * OH * OW
+    return stride == (1, 1) and macs <= 64_000_000
+
+
 def _c(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
@@ -143,13 +294,15 @@ def conv2d_forward(
     N, C, H, W = x.shape
     O, Cg, kh, kw = weight.shape
     OH, OW = _out_hw(H, W, (kh, kw), stride, padding)
+    b = np.zeros(O, x.dtype) if bias is None else _c(bias.astype(x.dtype, copy=False))
+    if _use_direct(x, weight, stride, OH, OW):
+        return _direct_forward(_c(x), _c(weight.astype(x.dtype, copy=False)), b, padding[0], padding[1], OH, OW, groups)
     cols = _cols(x, (kh, kw), stride, padding, OH, OW)
     Y = np.empty((O, N * OH * OW), x.dtype)
     Og, K = O // groups, Cg * kh * kw
     w2 = _c(weight).reshape(O, K)
     for g in range(groups):
         np.matmul(w2[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K], out=Y[g * Og:(g + 1) * Og])
-    b = np.zeros(O, x.dtype) if bias is None else _c(bias.astype(x.dtype, copy=False))
     return _rows_to_nchw(Y, b, N, OH, OW)
 
 
@@ -168,6 +321,17 @@ def conv2d_backward(
     N, C, H, W = x.shape
     O, Cg, kh, kw = weight.shape
     OH, OW = grad_out.shape[2:]
+    if _use_direct(x, weight, stride, OH, OW):
+        dy = _c(grad_out.astype(x.dtype, copy=False))
+        chunks = min(N, 2 * numba.get_num_threads())
+        dx, dwp = _direct_backward(
+            dy, _c(x), _c(weight.astype(x.dtype, copy=False)), padding[0], padding[1], groups, need_input, need_weight, chunks
+        )
+        return (
+            dx if need_input else None,
+            dwp.sum(axis=0) if need_weight else None,
+            dy.sum(axis=(0, 2, 3)) if need_bias else None,
+        )
     dY = _nchw_to_rows(_c(grad_out.astype(x.dtype, copy=False)))
     Og, K = O // groups, Cg * kh * kw
     dx = dw = db = None

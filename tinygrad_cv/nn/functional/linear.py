@@ -44,5 +44,20 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
     if bias is None:
-        return Tensor.apply(Linear(False), x, weight)
-    return Tensor.apply(Linear(True), x, weight, bias)
+        return Tensor.apply(_LINEAR_NO_BIAS, x, weight)
+    return Tensor.apply(_LINEAR, x, weight, bias)
+
+
+_LINEAR, _LINEAR_NO_BIAS = Linear(True), Linear(False)
+
+
+def maxout(x: Tensor, weight: Tensor, bias: Tensor | None = None, pieces: int = 2) -> Tensor:
+    """Maxout (Goodfellow et al.): the max of ``pieces`` linear functions per output.
+
+    weight is (out_features * pieces, in_features); rows o*pieces .. o*pieces+pieces-1 are the
+    pieces of output o. The gradient flows only into the winning piece (max routes).
+    """
+    if pieces < 1 or weight.shape[0] % pieces:
+        raise ValueError(f"maxout: weight rows {weight.shape[0]} are not a multiple of pieces={pieces}")
+    z = linear(x, weight, bias)
+    return z.reshape(z.shape[:-1] + (weight.shape[0] // pieces, pieces)).max(axis=-1)

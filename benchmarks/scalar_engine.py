@@ -1,0 +1,94 @@
+"""One training step of a micrograd-sized MLP: tinygrad_cv's Value against micrograd 0.1.0.
+
+The network (2-16-16-1, ReLU), the 100 points, the hinge loss with L2 and the
+weights are identical in both engines; the steps alternate in one process and
+the medians are compared. Run:  python benchmarks/scalar_engine.py [--steps N]
+(needs `pip install micrograd==0.1.0`).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import tinygrad_cv as tg
+from tinygrad_cv.data import moons
+
+
+def mlp_weights(seed: int = 1337) -> list[list[tuple[list[float], float]]]:
+    """Weights of a 2-16-16-1 MLP: per layer, per neuron, (w, b), drawn like micrograd's uniform(-1, 1)."""
+    r = random.Random(seed)
+    sizes = [2, 16, 16, 1]
+    return [[([r.uniform(-1, 1) for _ in range(nin)], 0.0) for _ in range(nout)] for nin, nout in zip(sizes, sizes[1:])]
+
+
+class ScalarMLP:
+    """The same MLP on any Value class (ReLU hidden layers, linear output)."""
+
+    def __init__(self, value_cls, weights):
+        self.layers = [[([value_cls(w) for w in ws], value_cls(b)) for ws, b in layer] for layer in weights]
+
+    def parameters(self):
+        return [p for layer in self.layers for ws, b in layer for p in (*ws, b)]
+
+    def __call__(self, x):
+        for i, layer in enumerate(self.layers):
+            x = [sum((wi * xi for wi, xi in zip(ws, x)), b) for ws, b in layer]
+            if i < len(self.layers) - 1:
+                x = [v.relu() for v in x]
+        return x[0]
+
+
+def train_step(model, X, y, lr):
+    """Forward, hinge loss + 1e-4 L2, backward, SGD update; returns the loss."""
+    scores = [model(list(map(float, xrow))) for xrow in X]
+    losses = [(1 + -float(yi) * s).relu() for yi, s in zip(y, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    loss = data_loss + 1e-4 * sum(p * p for p in model.parameters())
+    for p in model.parameters():
+        p.grad = 0.0
+    loss.backward()
+    for p in model.parameters():
+        p.data -= lr * p.grad
+    return loss.data
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=5)
+    args = ap.parse_args(argv)
+    try:
+        from micrograd.engine import Value as MgValue
+    except ImportError:
+        sys.exit("benchmarks/scalar_engine.py needs micrograd: pip install micrograd==0.1.0")
+
+    X, y = moons(100, noise=0.1, seed=1)
+    y = y * 2 - 1
+    weights = mlp_weights()
+    ours, theirs = ScalarMLP(tg.Value, weights), ScalarMLP(MgValue, weights)
+    times = {"tinygrad_cv": [], "micrograd": []}
+    for step in range(args.steps):
+        lr = 1.0 - 0.9 * step / 100
+        for name, model in (("micrograd", theirs), ("tinygrad_cv", ours)):
+            gc.collect()  # neither engine pays for the other's garbage
+            t = time.perf_counter()
+            loss = train_step(model, X, y, lr)
+            times[name].append(time.perf_counter() - t)
+            if name == "micrograd":
+                their_loss = loss
+            else:
+                assert abs(loss - their_loss) < 1e-9, f"losses differ at step {step}: {loss} vs {their_loss}"
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"2-16-16-1 MLP, 100 points, {args.steps} steps, medians (losses identical):")
+    print(f"  micrograd 0.1.0  {med['micrograd'] * 1e3:8.1f} ms/step")
+    print(f"  tinygrad_cv      {med['tinygrad_cv'] * 1e3:8.1f} ms/step")
+    print(f"  speed-up         {med['micrograd'] / med['tinygrad_cv']:8.1f}x")
+
+
+if __name__ == "__main__":
+    main()

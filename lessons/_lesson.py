@@ -1,0 +1,233 @@
+"""The small toolkit every lesson script uses.
+
+A lesson is a module ``lessons/NN_topic.py`` whose docstring's first line is its
+title (or which sets ``TITLE``), with a ``main(argv)`` function and the usual
+script ending::
+
+    '''Backprop on a computational graph.'''
+    import sys
+    from pathlib import Path
+    if not __package__:  # run as a file: make the checkout's `lessons` package importable
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from lessons._lesson import Options, check, heading, run, say, start
+
+    def main(argv: list[str] | None = None) -> None:
+        opts = start(__doc__, argv)          # parses --quick / --out DIR, seeds every generator
+        heading("The add gate")
+        say("An add gate hands its upstream gradient to both inputs unchanged.")
+        check("dL/dx", x.grad, -4.0)         # prints a ✓ line, or raises CheckFailed
+        save_figure(opts, fig, "boundary")   # written only when --out was given
+
+    if __name__ == "__main__":
+        run(main)
+
+The helpers:
+
+``start(doc, argv) -> Options``   parse ``--quick`` and ``--out DIR``, print the title, seed
+                                  ``tg.manual_seed`` and NumPy's legacy generator with 0.
+``heading(text)``                 a numbered section heading.
+``say(text)``                     explanation text (dedented, wrapped, indented).
+``table(header, rows)``           an aligned table; floats printed with ``fmt``.
+``check(what, value, expected=None, *, tol, rel, at_least, at_most)``
+                                  compare and print ``✓ what = value (expected ...)``; on a
+                                  mismatch raise :class:`CheckFailed` naming both numbers.
+``pyplot()``                      matplotlib's pyplot on the Agg backend, or None if absent.
+``plots_wanted(opts)``            pyplot when --out was given and matplotlib is there, else None.
+``save_figure(opts, fig, name)``  write a matplotlib figure to ``--out/name.png``.
+``save_graph(opts, obj, name)``   render a Value/Tensor/Graph with ``viz.render`` to ``--out/name.svg``.
+``run(main)``                     the script entry point: a failed check prints one ✗ line, exit 1.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["Options", "CheckFailed", "start", "heading", "say", "table", "check", "pyplot",
+           "plots_wanted", "save_figure", "save_graph", "run"]
+
+WIDTH = 88
+_section = 0
+
+
+class CheckFailed(AssertionError):
+    """A lesson's number disagrees with the course or with theory."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line asked for: ``quick`` (small and fast) and ``out`` (figures folder or None)."""
+
+    quick: bool = False
+    out: Path | None = None
+
+
+def title_of(doc: str | None) -> str:
+    """The first non-empty line of a docstring, without a trailing period."""
+    for line in (doc or "").strip().splitlines():
+        if line.strip():
+            return line.strip().rstrip(".")
+    return ""
+
+
+def start(doc: str | None, argv: Sequence[str] | None = None) -> Options:
+    """Parse the lesson's options, print its title and seed every random generator with 0."""
+    global _section
+    parser = argparse.ArgumentParser(description=title_of(doc))
+    parser.add_argument("--quick", action="store_true", help="smaller data and fewer steps (seconds)")
+    parser.add_argument("--out", metavar="DIR", type=Path, help="folder for figures (none written without it)")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+    import tinygrad_cv as tg
+
+    tg.manual_seed(0)
+    np.random.seed(0)
+    _section = 0
+    for stream in (sys.stdout, sys.stderr):  # a terminal without UTF-8 still gets readable text
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+    title = title_of(doc) + ("  [quick]" if args.quick else "")
+    print(f"{title}\n{'=' * len(title)}")
+    return Options(quick=args.quick, out=args.out)
+
+
+def heading(text: str) -> None:
+    """Print a numbered section heading."""
+    global _section
+    _section += 1
+    line = f"{_section}. {text}"
+    print(f"\n{line}\n{'-' * len(line)}")
+
+
+def say(text: str) -> None:
+    """Print explanation text: dedented, re-wrapped paragraph by paragraph, indented two spaces."""
+    for para in textwrap.dedent(text).strip().split("\n\n"):
+        print(textwrap.fill(" ".join(para.split()), WIDTH, initial_indent="  ", subsequent_indent="  "))
+
+
+def _fmt(x: Any, fmt: str = ".4g") -> str:
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        return format(float(x), fmt)
+    arr = np.asarray(x)
+    if arr.dtype.kind in "fiu" and arr.ndim:
+        return np.array2string(arr, precision=4, threshold=8, edgeitems=3, separator=", ")
+    return str(x)
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str = ".4g") -> None:
+    """Print rows under a header, columns right-aligned; floats with ``fmt``."""
+    cells = [[str(h) for h in header]] + [[_fmt(c, fmt) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for k, row in enumerate(cells):
+        print("  " + "  ".join(c.rjust(w) for c, w in zip(row, widths)))
+        if k == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
+def check(what: str, value: Any, expected: Any = None, *, tol: float | None = None, rel: float | None = None,
+          at_least: float | None = None, at_most: float | None = None, note: str = "") -> Any:
+    """Check one number (or array, or truth) and print a ✓ line; raise CheckFailed otherwise.
+
+    ``expected`` with ``tol`` (absolute) and/or ``rel`` (relative) compares numbers or
+    arrays elementwise; without either the comparison is exact (use it for bools and
+    integers). ``at_least`` / ``at_most`` bound the value from below / above. ``note``
+    says where the expected figure comes from ("seed table", "theory: log 10").
+    Returns ``value`` so a check can sit inside an expression.
+    """
+    parts, ok = [], True
+    if expected is not None:
+        if tol is None and rel is None:
+            good = bool(np.array_equal(np.asarray(value), np.asarray(expected)))
+            parts.append(f"expected {_fmt(expected)}")
+        else:
+            a, b = np.asarray(value, dtype=float), np.asarray(expected, dtype=float)
+            bound = (tol or 0.0) + (rel or 0.0) * np.abs(b)
+            good = a.shape == b.shape or b.ndim == 0
+            good = good and bool(np.all(np.abs(a - b) <= bound)) and not np.any(np.isnan(a))
+            spread = f"± {tol:g}" if rel is None else (f"± {rel:.0%}" if tol is None else f"± {tol:g} + {rel:.0%}")
+            parts.append(f"expected {_fmt(expected)} {spread}")
+        ok &= good
+    if at_least is not None:
+        ok &= bool(np.all(np.asarray(value) >= at_least)) and not _isnan(value)
+        parts.append(f">= {_fmt(at_least)}")
+    if at_most is not None:
+        ok &= bool(np.all(np.asarray(value) <= at_most)) and not _isnan(value)
+        parts.append(f"<= {_fmt(at_most)}")
+    if note:
+        parts.append(note)
+    line = f"{what} = {_fmt(value)}" + (f"  ({'; '.join(parts)})" if parts else "")
+    if not ok:
+        raise CheckFailed(f"check failed: {line}")
+    print(f"  ✓ {line}")
+    return value
+
+
+def _isnan(x: Any) -> bool:
+    arr = np.asarray(x)
+    return arr.dtype.kind == "f" and bool(np.any(np.isnan(arr)))
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the file-only Agg backend, or None when matplotlib is not installed."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(opts: Options, fig: Any, name: str) -> Path | None:
+    """Save a matplotlib figure as ``--out/name.png`` (nothing without --out); close it either way."""
+    path = None
+    if opts.out is not None:
+        path = opts.out / f"{name}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        print(f"  figure: {path}")
+    pyplot().close(fig)
+    return path
+
+
+def save_graph(opts: Options, obj: Any, name: str, suffix: str = ".svg", **kwargs: Any) -> Path | None:
+    """Render a Value, Tensor or Graph with ``viz.render`` to ``--out/name.svg`` (nothing without --out)."""
+    if opts.out is None:
+        return None
+    import viz
+
+    path = opts.out / f"{name}{suffix}"
+    viz.render(obj, path, **kwargs)
+    print(f"  diagram: {path}")
+    return path
+
+
+def plots_wanted(opts: Options) -> Any:
+    """pyplot when figures are wanted (--out given) and matplotlib is installed, else None."""
+    if opts.out is None:
+        return None
+    plt = pyplot()
+    if plt is None:
+        print("  (matplotlib is not installed: plots skipped)")
+    return plt
+
+
+def run(main: Callable[[list[str] | None], None]) -> None:
+    """Script entry point: run ``main`` on sys.argv; a failed check prints one ✗ line and exits 1."""
+    try:
+        main(None)
+    except CheckFailed as e:
+        print(f"✗ {e}", file=sys.stderr)
+        sys.exit(1)
+    print("\nAll checks passed.")

@@ -1,0 +1,124 @@
+"""Batch normalization as one fused op, with PyTorch's training and running statistics."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...graph import Op
+from ...tensor import Tensor
+
+
+def _axes_and_shape(ndim: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Reduce over every axis but the channel axis 1; per-channel arrays broadcast as (1, C, 1, ...)."""
+    axes = (0,) + tuple(range(2, ndim))
+    return axes, (1, -1) + (1,) * (ndim - 2)
+
+
+class BatchNorm(Op):
+    """y = gamma * x_hat + beta with x_hat = (x - mu) / sqrt(var + eps) per channel.
+
+    In training mode mu and var (biased) come from the batch, so every x_hat depends on
+    every input of its channel; in eval mode they are the given running statistics.
+    """
+
+    name = "batch_norm"
+
+    def __init__(self, training: bool, eps: float, has_weight: bool, has_bias: bool,
+                 mean: np.ndarray | None = None, var: np.ndarray | None = None):
+        self.training, self.eps = training, eps
+        self.has_weight, self.has_bias = has_weight, has_bias
+        self.running = (mean, var)
+
+    def _params(self, rest):
+        w = rest[0] if self.has_weight else None
+        b = rest[int(self.has_weight)] if self.has_bias else None
+        return w, b
+
+    def forward(self, x, *rest):
+        axes, shape = _axes_and_shape(x.ndim)
+        if self.training:
+            mean = x.mean(axis=axes)
+            centered = x - mean.reshape(shape)
+            var = np.mean(centered * centered, axis=axes)      # biased: divide by m
+            self.batch_mean, self.batch_var = mean, var
+        else:
+            mean, var = self.running
+            centered = x - mean.reshape(shape).astype(x.dtype, copy=False)
+        self.inv_std = (1 / np.sqrt(var + x.dtype.type(self.eps))).astype(x.dtype, copy=False)
+        x_hat = centered * self.inv_std.reshape(shape)
+        self.x_hat = x_hat
+        w, b = self._params(rest)
+        y = x_hat * w.reshape(shape) if w is not None else x_hat.copy()
+        if b is not None:
+            y += b.reshape(shape)
+        return y
+
+    def backward(self, up, x, *rest_and_out):
+        rest = rest_and_out[:-1]
+        axes, shape = _axes_and_shape(x.ndim)
+        w, _ = self._params(rest)
+        x_hat, inv_std = self.x_hat, self.inv_std.reshape(shape)
+        d_xhat = up * w.reshape(shape) if w is not None else up
+        if self.training:
+            # dx = inv_std/m * (m*d_xhat - sum(d_xhat) - x_hat * sum(d_xhat * x_hat)), m = N*H*W
+            m = x.size // x.shape[1]
+            s1 = d_xhat.sum(axis=axes).reshape(shape) / x.dtype.type(m)
+            s2 = (d_xhat * x_hat).sum(axis=axes).reshape(shape) / x.dtype.type(m)
+            dx = inv_std * (d_xhat - s1 - x_hat * s2)
+        else:
+            dx = d_xhat * inv_std                          # constants: a per-channel scale
+        grads: list[Any] = [dx]
+        if self.has_weight:
+            grads.append((up * x_hat).sum(axis=axes))     # dy/dgamma = x_hat
+        if self.has_bias:
+            grads.append(up.sum(axis=axes))               # dy/dbeta = 1
+        return tuple(grads)
+
+    def local_rule(self) -> str:
+        return ("dy/dgamma = x_hat, dy/dbeta = 1; dx = gamma/sigma * (up - mean(up) - x_hat * mean(up * x_hat)) "
+                "in training (mu and sigma depend on every x), gamma/sigma * up in eval")
+
+
+def _as_array(t: Any) -> np.ndarray | None:
+    return None if t is None else (t.data if isinstance(t, Tensor) else np.asarray(t))
+
+
+def batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """PyTorch's F.batch_norm for (N, C), (N, C, L) or (N, C, H, W) input.
+
+    training=True normalizes with the batch's mean and biased variance and, when running
+    statistics are given (Tensors or arrays, updated in place), moves them toward the batch's:
+    running = (1 - momentum) * running + momentum * batch, with the unbiased variance.
+    training=False normalizes with the running statistics.
+    """
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C, ...), got shape {x.shape}")
+    c = x.shape[1]
+    rm, rv = _as_array(running_mean), _as_array(running_var)
+    for name, t in (("running_mean", rm), ("running_var", rv), ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ValueError(f"batch_norm: {name} must have shape ({c},) for input of shape {x.shape}, "
+                             f"got {tuple(t.shape)}")
+    if training:
+        m = x.size // c
+        if m <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                             f"got input of shape {x.shape}")
+    elif rm is None or rv is None:
+        raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
+    op = BatchNorm(training, eps, weight is not None, bias is not None, rm, rv)
+    parents = [x] + [t for t in (weight, bias) if t is not None]
+    out = Tensor.apply(op, *parents)
+    if training:
+        mo = momentum
+        if rm is not None:
+            rm *= 1 - mo
+            rm += mo * op.batch_mean.astype(rm.dtype, copy=False)
+        if rv is not None:
+            unbiased = op.batch_var * (m / (m - 1))
+            rv *= 1 - mo
+            rv += mo * unbiased.astype(rv.dtype, copy=False)
+    return out

@@ -1,0 +1,16 @@
+"""The layers, one small file per job; re-exported by tinygrad_cv.nn."""
+from __future__ import annotations
+
+from .activation import ELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .container import Flatten, Identity, Sequential
+from .conv import Conv2d
+from .dropout import Dropout
+from .linear import Linear
+from .loss import BCELoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .maxout import Maxout
+from .normalization import BatchNorm1d, BatchNorm2d
+from .pooling import AvgPool2d, MaxPool2d
+
+__all__ = ["Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout",
+           "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Maxout",
+           "Flatten", "Identity", "Sequential", "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss"]
