@@ -35,6 +35,8 @@ The helpers:
 ``plots_wanted(opts)``            pyplot when --out was given and matplotlib is there, else None.
 ``save_figure(opts, fig, name)``  write a matplotlib figure to ``--out/name.png``.
 ``save_graph(opts, obj, name)``   render a Value/Tensor/Graph with ``viz.render`` to ``--out/name.svg``.
+``digits(split, n, skip)``        shipped MNIST digits as float32 rows in [0, 1] (n, 784) and labels.
+``accuracy(scores, labels)``      fraction of rows whose largest score is the label.
 ``run(main)``                     the script entry point: a failed check prints one ✗ line, exit 1.
 """
 from __future__ import annotations
@@ -50,7 +52,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 __all__ = ["Options", "CheckFailed", "start", "heading", "say", "table", "check", "pyplot",
-           "plots_wanted", "save_figure", "save_graph", "run"]
+           "plots_wanted", "save_figure", "save_graph", "digits", "accuracy", "run"]
 
 WIDTH = 88
 _section = 0
@@ -118,10 +120,13 @@ def _fmt(x: Any, fmt: str = ".4g") -> str:
     if isinstance(x, (int, np.integer)):
         return str(int(x))
     if isinstance(x, (float, np.floating)):
-        return format(float(x), fmt)
-    arr = np.asarray(x)
-    if arr.dtype.kind in "fiu" and arr.ndim:
-        return np.array2string(arr, precision=4, threshold=8, edgeitems=3, separator=", ")
+        return format(float(x) + 0.0, fmt)  # + 0.0 turns -0.0 into 0.0
+    if isinstance(x, (list, tuple, np.ndarray)):
+        arr = np.asarray(x)
+        if arr.dtype.kind in "fiub" and arr.ndim == 1 and arr.size <= 10:
+            return "[" + ", ".join(_fmt(v.item(), fmt) for v in arr) + "]"
+        if arr.dtype.kind in "fiub" and arr.ndim:
+            return np.array2string(arr, precision=4, threshold=8, edgeitems=3, separator=", ")
     return str(x)
 
 
@@ -148,14 +153,18 @@ def check(what: str, value: Any, expected: Any = None, *, tol: float | None = No
     parts, ok = [], True
     if expected is not None:
         if tol is None and rel is None:
-            good = bool(np.array_equal(np.asarray(value), np.asarray(expected)))
+            if isinstance(value, (list, tuple, np.ndarray)):
+                good = bool(np.array_equal(np.asarray(value), np.asarray(expected)))
+            else:
+                good = bool(value == expected)
             parts.append(f"expected {_fmt(expected)}")
         else:
             a, b = np.asarray(value, dtype=float), np.asarray(expected, dtype=float)
             bound = (tol or 0.0) + (rel or 0.0) * np.abs(b)
             good = a.shape == b.shape or b.ndim == 0
             good = good and bool(np.all(np.abs(a - b) <= bound)) and not np.any(np.isnan(a))
-            spread = f"± {tol:g}" if rel is None else (f"± {rel:.0%}" if tol is None else f"± {tol:g} + {rel:.0%}")
+            pct = f"{rel * 100:g}%" if rel is not None else ""
+            spread = f"± {tol:g}" if rel is None else (f"± {pct}" if tol is None else f"± {tol:g} + {pct}")
             parts.append(f"expected {_fmt(expected)} {spread}")
         ok &= good
     if at_least is not None:
@@ -202,13 +211,26 @@ def save_figure(opts: Options, fig: Any, name: str) -> Path | None:
 
 
 def save_graph(opts: Options, obj: Any, name: str, suffix: str = ".svg", **kwargs: Any) -> Path | None:
-    """Render a Value, Tensor or Graph with ``viz.render`` to ``--out/name.svg`` (nothing without --out)."""
+    """Render a Value, Tensor or Graph with ``viz.render`` to ``--out/name.svg`` (nothing without --out).
+
+    Skipped with a note when this build has no ``viz.render`` or Graphviz's ``dot`` is missing.
+    """
     if opts.out is None:
         return None
     import viz
 
+    render = getattr(viz, "render", None)
+    if render is None:
+        print("  (viz.render is not available: diagram skipped)")
+        return None
     path = opts.out / f"{name}{suffix}"
-    viz.render(obj, path, **kwargs)
+    try:
+        render(obj, path, **kwargs)
+    except Exception as e:  # viz.GraphvizMissing / graphviz.ExecutableNotFound: no `dot` program
+        if type(e).__name__ not in ("GraphvizMissing", "ExecutableNotFound"):
+            raise
+        print("  (Graphviz's `dot` program is not installed: diagram skipped)")
+        return None
     print(f"  diagram: {path}")
     return path
 
@@ -221,6 +243,21 @@ def plots_wanted(opts: Options) -> Any:
     if plt is None:
         print("  (matplotlib is not installed: plots skipped)")
     return plt
+
+
+def digits(split: str = "train", n: int | None = None, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` shipped MNIST digits of ``split`` after the first ``skip``: float32 rows in [0, 1], int64 labels."""
+    import tinygrad_cv as tg
+
+    images, labels = tg.data.mnist(split)
+    stop = len(images) if n is None else skip + n
+    return (images[skip:stop].reshape(-1, 28 * 28) / np.float32(255)).astype(np.float32), labels[skip:stop]
+
+
+def accuracy(scores: Any, labels: Any) -> float:
+    """Fraction of rows of ``scores`` (Tensor or array, (N, C)) whose arg-max is the label."""
+    s = scores.numpy() if hasattr(scores, "numpy") else np.asarray(scores)
+    return float((s.argmax(1) == np.asarray(labels)).mean())
 
 
 def run(main: Callable[[list[str] | None], None]) -> None:

@@ -187,16 +187,15 @@ def _direct_forward(x, w, b, ph, pw, OH, OW, groups):  # pragma: no cover - comp
 
 
 @njit(**_FAST)
-def _direct_backward(dy, x, w, ph, pw, groups, need_input, need_weight, chunks):  # pragma: no cover
-    """dx and per-chunk partial dW (summed by the caller): each sample's padded input and
-    wide gradient rows are built once and used by both."""
+def _direct_weight_grad(dy, x, w, ph, pw, groups, chunks):  # pragma: no cover - compiled
+    """dW[o, c, i, j] = sum over n, oh, ow of dy[n, o, oh, ow] x_padded[n, c, oh + i, ow + j],
+    as one partial sum per chunk of the batch (the caller adds them up)."""
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     OH, OW = dy.shape[2], dy.shape[3]
     Og = O // groups
     Hp, Wp = H + 2 * ph, W + 2 * pw
     L = (OH - 1) * Wp + OW
-    dx = np.zeros((N if need_input else 0, C, H, W), x.dtype)
     dw = np.zeros((chunks, O, Cg, kh, kw), x.dtype)
     zero = np.zeros(1, x.dtype)[0]
     for t in prange(chunks):
@@ -206,64 +205,32 @@ def _direct_backward(dy, x, w, ph, pw, groups, need_input, need_weight, chunks):
                 for oh in range(OH):
                     for ow in range(OW):
                         dyw[o, oh * Wp + ow] = dy[n, o, oh, ow]
-            if need_weight:
-                xp = _pad_rows(x, n, ph, pw, Hp, Wp, kw)
-                for g in range(groups):
-                    end = (g + 1) * Og
-                    for o0 in range(g * Og, end, 4):
-                        o1, o2, o3 = min(o0 + 1, end - 1), min(o0 + 2, end - 1), min(o0 + 3, end - 1)
-                        d0, d1, d2, d3 = dyw[o0], dyw[o1], dyw[o2], dyw[o3]
-                        for c in range(Cg):
-                            xr = xp[g * Cg + c]
-                            for i in range(kh):
-                                for j in range(kw):
-                                    xs = xr[i * Wp + j:i * Wp + j + L]
-                                    s0 = s1 = s2 = s3 = zero
-                                    for k in range(L):
-                                        v = xs[k]
-                                        s0 += d0[k] * v
-                                        s1 += d1[k] * v
-                                        s2 += d2[k] * v
-                                        s3 += d3[k] * v
-                                    dw[t, o0, c, i, j] += s0
-                                    if o0 + 1 < end:
-                                        dw[t, o1, c, i, j] += s1
-                                    if o0 + 2 < end:
-                                        dw[t, o2, c, i, j] += s2
-                                    if o0 + 3 < end:
-                                        dw[t, o3, c, i, j] += s3
-            if need_input:
-                # dx_padded[c, shift(i, j) + k] += W[o, c, i, j] * dy_wide[o, k]
-                dxp = np.zeros((4, Hp * Wp + kw), x.dtype)
-                for g in range(groups):
-                    end = (g + 1) * Cg
-                    for c0 in range(g * Cg, end, 4):
-                        nb = min(4, end - c0)
-                        dxp[:] = 0
-                        e0, e1, e2, e3 = dxp[0], dxp[1], dxp[2], dxp[3]
-                        q1, q2, q3 = min(1, nb - 1), min(2, nb - 1), min(3, nb - 1)
-                        cl = c0 - g * Cg
-                        for o in range(g * Og, (g + 1) * Og):
-                            dr = dyw[o]
-                            for i in range(kh):
-                                for j in range(kw):
-                                    off = i * Wp + j
-                                    w0, w1 = w[o, cl, i, j], w[o, cl + q1, i, j]
-                                    w2, w3 = w[o, cl + q2, i, j], w[o, cl + q3, i, j]
-                                    f0, f1 = e0[off:off + L], e1[off:off + L]
-                                    f2, f3 = e2[off:off + L], e3[off:off + L]
-                                    for k in range(L):
-                                        v = dr[k]
-                                        f0[k] += w0 * v
-                                        f1[k] += w1 * v
-                                        f2[k] += w2 * v
-                                        f3[k] += w3 * v
-                        for q in range(nb):
-                            for h in range(H):
-                                row = (h + ph) * Wp + pw
-                                for ww in range(W):
-                                    dx[n, c0 + q, h, ww] = dxp[q, row + ww]
-    return dx, dw
+            xp = _pad_rows(x, n, ph, pw, Hp, Wp, kw)
+            for g in range(groups):
+                end = (g + 1) * Og
+                for o0 in range(g * Og, end, 4):
+                    o1, o2, o3 = min(o0 + 1, end - 1), min(o0 + 2, end - 1), min(o0 + 3, end - 1)
+                    d0, d1, d2, d3 = dyw[o0], dyw[o1], dyw[o2], dyw[o3]
+                    for c in range(Cg):
+                        xr = xp[g * Cg + c]
+                        for i in range(kh):
+                            for j in range(kw):
+                                xs = xr[i * Wp + j:i * Wp + j + L]
+                                s0 = s1 = s2 = s3 = zero
+                                for k in range(L):
+                                    v = xs[k]
+                                    s0 += d0[k] * v
+                                    s1 += d1[k] * v
+                                    s2 += d2[k] * v
+                                    s3 += d3[k] * v
+                                dw[t, o0, c, i, j] += s0
+                                if o0 + 1 < end:
+                                    dw[t, o1, c, i, j] += s1
+                                if o0 + 2 < end:
+                                    dw[t, o2, c, i, j] += s2
+                                if o0 + 3 < end:
+                                    dw[t, o3, c, i, j] += s3
+    return dw
 
 
 def _use_direct(x: np.ndarray, weight: np.ndarray, stride: IntPair, OH: int, OW: int) -> bool:
@@ -321,17 +288,21 @@ def conv2d_backward(
     N, C, H, W = x.shape
     O, Cg, kh, kw = weight.shape
     OH, OW = grad_out.shape[2:]
-    if _use_direct(x, weight, stride, OH, OW):
+    if _use_direct(x, weight, stride, OH, OW) and padding[0] < kh and padding[1] < kw:
         dy = _c(grad_out.astype(x.dtype, copy=False))
-        chunks = min(N, 2 * numba.get_num_threads())
-        dx, dwp = _direct_backward(
-            dy, _c(x), _c(weight.astype(x.dtype, copy=False)), padding[0], padding[1], groups, need_input, need_weight, chunks
-        )
-        return (
-            dx if need_input else None,
-            dwp.sum(axis=0) if need_weight else None,
-            dy.sum(axis=(0, 2, 3)) if need_bias else None,
-        )
+        w = _c(weight.astype(x.dtype, copy=False))
+        dx = dw = None
+        if need_input:
+            # dx is the "full" correlation of dy with the flipped filters, channels swapped
+            # within each group: a stride-1 forward convolution with padding F - 1 - P.
+            Og = O // groups
+            wt = w.reshape(groups, Og, Cg, kh, kw)[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)
+            wt = _c(wt.reshape(C, Og, kh, kw))
+            dx = _direct_forward(dy, wt, np.zeros(C, x.dtype), kh - 1 - padding[0], kw - 1 - padding[1], H, W, groups)
+        if need_weight:
+            chunks = min(N, 2 * numba.get_num_threads())
+            dw = _direct_weight_grad(dy, _c(x), w, padding[0], padding[1], groups, chunks).sum(axis=0)
+        return dx, dw, (dy.sum(axis=(0, 2, 3)) if need_bias else None)
     dY = _nchw_to_rows(_c(grad_out.astype(x.dtype, copy=False)))
     Og, K = O // groups, Cg * kh * kw
     dx = dw = db = None
@@ -350,3 +321,110 @@ def conv2d_backward(
             np.matmul(w2[g * Og:(g + 1) * Og].T, dY[g * Og:(g + 1) * Og], out=dcols[g * K:(g + 1) * K])
         dx = _col2im(dcols, N, C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1], OH, OW)
     return dx, dw, db
+
+
+# -- pooling: one (n, c) plane per parallel iteration ---------------------------------------
+
+
+@njit(**_JIT)
+def _max_pool(x, kh, kw, sh, sw, ph, pw, OH, OW):  # pragma: no cover - compiled
+    N, C, H, W = x.shape
+    y = np.empty((N, C, OH, OW), x.dtype)
+    arg = np.empty((N, C, OH, OW), np.int64)
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        for oh in range(OH):
+            h0 = oh * sh - ph
+            for ow in range(OW):
+                w0 = ow * sw - pw
+                best = -np.inf
+                where = -1
+                for h in range(max(h0, 0), min(h0 + kh, H)):
+                    for w in range(max(w0, 0), min(w0 + kw, W)):
+                        v = x[n, c, h, w]
+                        if v > best or v != v or where < 0:  # NaN wins, as in PyTorch
+                            best = v
+                            where = h * W + w
+                y[n, c, oh, ow] = best
+                arg[n, c, oh, ow] = where
+    return y, arg
+
+
+@njit(**_JIT)
+def _max_unpool(dy, arg, H, W):  # pragma: no cover - compiled
+    N, C, OH, OW = dy.shape
+    dx = np.zeros((N, C, H * W), dy.dtype)
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        for oh in range(OH):
+            for ow in range(OW):
+                dx[n, c, arg[n, c, oh, ow]] += dy[n, c, oh, ow]
+    return dx.reshape(N, C, H, W)
+
+
+@njit(**_JIT)
+def _avg_pool(x, kh, kw, sh, sw, ph, pw, OH, OW):  # pragma: no cover - compiled
+    N, C, H, W = x.shape
+    y = np.empty((N, C, OH, OW), x.dtype)
+    scale = 1.0 / (kh * kw)
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        for oh in range(OH):
+            h0 = oh * sh - ph
+            for ow in range(OW):
+                w0 = ow * sw - pw
+                s = 0.0
+                for h in range(max(h0, 0), min(h0 + kh, H)):
+                    for w in range(max(w0, 0), min(w0 + kw, W)):
+                        s += x[n, c, h, w]
+                y[n, c, oh, ow] = s * scale
+    return y
+
+
+@njit(**_JIT)
+def _avg_unpool(dy, H, W, kh, kw, sh, sw, ph, pw):  # pragma: no cover - compiled
+    N, C, OH, OW = dy.shape
+    dx = np.zeros((N, C, H, W), dy.dtype)
+    scale = 1.0 / (kh * kw)
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        for oh in range(OH):
+            h0 = oh * sh - ph
+            for ow in range(OW):
+                w0 = ow * sw - pw
+                g = dy[n, c, oh, ow] * scale
+                for h in range(max(h0, 0), min(h0 + kh, H)):
+                    for w in range(max(w0, 0), min(w0 + kw, W)):
+                        dx[n, c, h, w] += g
+    return dx
+
+
+def max_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair, padding: IntPair) -> tuple[np.ndarray, np.ndarray]:
+    """(y, argmax): each output the largest value of its window (padding counts as -inf);
+    argmax holds its flat index h*W + w within the (n, c) input plane, int64."""
+    OH, OW = _out_hw(x.shape[2], x.shape[3], kernel_size, stride, padding)
+    return _max_pool(_c(x), *kernel_size, *stride, *padding, OH, OW)
+
+
+def max_pool2d_backward(
+    grad_out: np.ndarray, argmax: np.ndarray, input_shape: tuple[int, ...], kernel_size: IntPair, stride: IntPair, padding: IntPair
+) -> np.ndarray:
+    """dx: each output's gradient goes to the input that won its window (local gradient 1, others 0)."""
+    return _max_unpool(_c(grad_out), _c(argmax), input_shape[2], input_shape[3])
+
+
+def avg_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair, padding: IntPair) -> np.ndarray:
+    """y: the mean of each window, padding counted as zeros (count_include_pad=True)."""
+    OH, OW = _out_hw(x.shape[2], x.shape[3], kernel_size, stride, padding)
+    return _avg_pool(_c(x), *kernel_size, *stride, *padding, OH, OW)
+
+
+def avg_pool2d_backward(
+    grad_out: np.ndarray, input_shape: tuple[int, ...], kernel_size: IntPair, stride: IntPair, padding: IntPair
+) -> np.ndarray:
+    """dx: each output's gradient spread evenly, 1/(kh*kw), over its window."""
+    return _avg_unpool(_c(grad_out), input_shape[2], input_shape[3], *kernel_size, *stride, *padding)

@@ -248,7 +248,10 @@ class Module:
         forward = getattr(type(self), "forward", None)
         if forward is None:
             raise TypeError(f"{type(self).__name__} has no forward(); define forward(self, x) in the subclass")
-        with name_scope(self._scope_name):
+        name = self._scope_name
+        if not name:                      # a root module: its children's names start the path
+            return forward(self, *args, **kwargs)
+        with name_scope(name):
             return forward(self, *args, **kwargs)
 
     def extra_repr(self) -> str:

@@ -1,0 +1,175 @@
+"""viz.draw / viz.render: annotated diagrams of Value, Tensor and stepped graphs."""
+import html
+import os
+import re
+import subprocess
+import sys
+import time
+
+import graphviz
+import numpy as np
+import pytest
+
+import tinygrad_cv as tg
+import viz
+from tinygrad_cv.expr import parse
+from tinygrad_cv.graph import name_scope
+from tinygrad_cv.step import Stepper
+
+needs_dot = pytest.mark.skipif(not viz.has_dot(), reason="Graphviz 'dot' is not installed")
+
+
+def course():
+    e = parse("(x + y) * z", {"x": -2, "y": 5, "z": -4})
+    e.root.backward()
+    return e
+
+
+def mlp():
+    tg.manual_seed(0)
+    x = tg.randn(4, 3)
+    x.label = "x"
+    w1, b1 = tg.randn(3, 8, requires_grad=True), tg.zeros(8, requires_grad=True)
+    w2, b2 = tg.randn(8, 2, requires_grad=True), tg.zeros(2, requires_grad=True)
+    with name_scope("net"):
+        with name_scope("fc1"):
+            h = x @ w1 + b1
+        with name_scope("act"):
+            h = h.relu()
+        with name_scope("fc2"):
+            out = h @ w2 + b2
+    loss = (out * out).mean()
+    loss.label = "loss"
+    loss.backward()
+    params = {"net.fc1.weight": w1, "net.fc1.bias": b1, "net.fc2.weight": w2, "net.fc2.bias": b2}
+    return loss, params
+
+
+def test_value_graph_micrograd_style():
+    e = course()
+    d = viz.draw(e.root)
+    assert isinstance(d, graphviz.Digraph)
+    src = d.source
+    for text in ("data -2", "grad -4", "data 3", "data -12", "grad 1", "grad 3"):
+        assert text in src, text
+    op_nodes = re.findall(r'\bo\d+ \[label="([^"]+)"[^\]]*shape="circle"', src)
+    assert sorted(op_nodes) == ["*", "+"]
+    assert len(re.findall(r"->", src)) == 6               # 4 inputs into op nodes + 2 op -> result
+
+
+def test_highlight_options():
+    e = course()
+    q = e.nodes["q"]
+    src = viz.draw(e.root, highlight="q", highlight_edge=(e.inputs["x"], q)).source
+    assert src.count("penwidth=3") == 1
+    assert 'border="3"' in src
+
+
+def test_stepper_drawn_at_its_position():
+    e = parse("(x + y) * z", {"x": -2, "y": 5, "z": -4})
+    s = Stepper(e.root)
+    src0 = viz.draw(s).source
+    assert "data ?" in src0 and "grad ?" in src0 and "grad -4" not in src0
+    for _ in range(4):                                     # q, f, seed, f -> q
+        s.next()
+    src = viz.draw(s).source
+    assert "data -12" in src and "grad -4" in src and "grad 3" not in src
+    assert "penwidth=3" in src                             # the current edge
+
+
+def test_tensor_graph_clusters_params_and_stats():
+    loss, params = mlp()
+    src = viz.draw(loss, params=params).source
+    for name in params:
+        assert f"<b>{name}</b>" in src
+    for text in ("(4, 8) float32", "mean ", "std ", "min ", "max ", "|grad| mean"):
+        assert text in src
+    clusters = re.findall(r"subgraph (cluster_\w+)", src)
+    assert len(clusters) == 4                              # net, net.fc1, net.act, net.fc2
+    # nested: net.fc1 opens inside net
+    assert "\n\tsubgraph cluster_net_" in src and "\n\t\tsubgraph cluster_net_fc1_" in src
+
+
+def test_collapse_to_module_boxes():
+    loss, params = mlp()
+    full = viz.draw(loss, params=params).source
+    one = viz.draw(loss, params=params, collapse=True).source
+    two = viz.draw(loss, params=params, collapse=2).source
+    assert "<b>net</b>" in one and "net.fc1" not in one
+    assert "<b>net.fc1</b>" in two and "2 parameters (32 numbers)" in two and "1 op," in two
+    assert len(one) < len(two) < len(full)
+
+
+def test_big_graph_draws_quickly():
+    tg.manual_seed(0)
+    h = tg.randn(4, 8)
+    params = {}
+    for i in range(260):
+        with name_scope("blocks"), name_scope(str(i)):
+            w = tg.randn(8, 8, requires_grad=True)
+            params[f"blocks.{i}.weight"] = w
+            h = (h @ w * 0.3).tanh() + h * 0.5
+    loss = h.mean()
+    loss.backward()
+    assert len(tg.trace(loss)) >= 2000
+    t0 = time.perf_counter()
+    d = viz.draw(loss, params=params)
+    assert time.perf_counter() - t0 < 3.0
+    assert d.source.count("cluster_") >= 260
+    if viz.has_dot():
+        t0 = time.perf_counter()
+        svg = d.pipe(format="svg")                         # every one of the 2,000+ nodes laid out
+        assert svg.startswith(b"<?xml") and time.perf_counter() - t0 < 15.0
+        assert viz.draw(loss, params=params, collapse=2).source.count("<b>blocks.") == 260
+
+
+def test_render_dot_always(tmp_path, monkeypatch):
+    e = course()
+    monkeypatch.setenv("PATH", str(tmp_path))              # no dot anywhere
+    out = viz.render(e.root, tmp_path / "g.dot")
+    text = out.read_text()
+    assert text.startswith("digraph") and "grad -4" in text
+
+
+def test_render_without_dot_says_install(tmp_path, monkeypatch):
+    e = course()
+    monkeypatch.setenv("PATH", str(tmp_path))
+    for suffix in (".svg", ".png", ".pdf"):
+        with pytest.raises(viz.GraphvizMissing) as info:
+            viz.render(e.root, tmp_path / f"g{suffix}")
+        msg = str(info.value)
+        assert "\n" not in msg and "apt-get install graphviz" in msg
+
+
+def test_render_unknown_suffix(tmp_path):
+    with pytest.raises(ValueError, match=r"\.svg, \.png, \.pdf, \.dot"):
+        viz.render(course().root, tmp_path / "g.jpg")
+
+
+@needs_dot
+def test_render_svg_png_pdf(tmp_path):
+    e = course()
+    svg = html.unescape(viz.render(e.root, tmp_path / "g.svg", title="f = (x + y) * z").read_text())
+    assert "<svg" in svg and "grad -4" in svg and "f = (x + y) * z" in svg
+    assert (viz.render(e.root, tmp_path / "g.png")).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (viz.render(e.root, tmp_path / "g.pdf")).read_bytes()[:5] == b"%PDF-"
+    loss, params = mlp()
+    assert viz.render(loss, tmp_path / "mlp.png", params=params).stat().st_size > 5000
+
+
+def test_engine_never_imports_viz():
+    code = ("import sys, tinygrad_cv, tinygrad_cv.step, tinygrad_cv.expr, tinygrad_cv.cli; "
+            "assert 'viz' not in sys.modules, 'engine imported viz'")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
+
+
+def test_viz_lazy_names_listed():
+    assert {"grad_flow", "feature_maps", "filters"} <= set(viz.__all__)
+    with pytest.raises(AttributeError):
+        viz.no_such_thing
+
+
+def test_draw_rejects_other_objects():
+    with pytest.raises(TypeError, match="Value, a Tensor, a Graph or a Stepper"):
+        viz.draw(3.0)
+    assert isinstance(viz.draw(np.float64(1.0) * 0 + tg.Value(1.0)), graphviz.Digraph)

@@ -1,0 +1,18 @@
+"""tinygrad_cv.nn: PyTorch's torch.nn names (Module, layers, init, functional).
+
+    from tinygrad_cv import nn
+    model = nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10))
+    model.state_dict().keys()   # '0.weight', '0.bias', '2.weight', '2.bias'
+"""
+from __future__ import annotations
+
+from . import functional, init
+from .layers import (ELU, AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss, Conv2d, CrossEntropyLoss, Dropout,
+                     Flatten, Identity, LeakyReLU, Linear, LogSoftmax, MaxPool2d, Maxout, MSELoss, NLLLoss,
+                     ReLU, Sequential, Sigmoid, Softmax, Tanh)
+from .module import Module, Parameter
+
+__all__ = ["Module", "Parameter", "functional", "init",
+           "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout",
+           "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Maxout",
+           "Flatten", "Identity", "Sequential", "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss"]

@@ -1,0 +1,159 @@
+"""Convolution and pooling as recorded ops, with PyTorch's names and semantics (NCHW).
+
+The arithmetic lives in the backends (tinygrad_cv/backends: reference.py is the
+readable version); these ops check shapes, pick the selected backend's kernels at
+forward time and keep that module, and whatever the backward needs, for backward.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Sequence
+
+import numpy as np
+
+from ... import backends
+from ...backends.shapes import output_hw, pair
+from ...graph import Op
+from ...tensor import Tensor
+
+Size2 = int | Sequence[int]
+
+
+class Conv2d(Op):
+    """y[n, o] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, oh*S + i, ow*S + j]."""
+
+    name = "conv2d"
+    symbol = "conv"
+
+    def __init__(self, stride: tuple[int, int], padding: tuple[int, int], groups: int, needs: tuple[bool, ...]):
+        self.stride, self.padding, self.groups, self.needs = stride, padding, groups, needs
+        self.kernels: ModuleType | None = None
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        self.kernels = backends.kernels()
+        dtype = np.result_type(x, w)
+        x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+        return self.kernels.conv2d_forward(x, w, b, self.stride, self.padding, self.groups)
+
+    def backward(self, up: np.ndarray, x: np.ndarray, w: np.ndarray, *rest: np.ndarray):
+        dtype = np.result_type(x, w)
+        dx, dw, db = self.kernels.conv2d_backward(
+            up, x.astype(dtype, copy=False), w.astype(dtype, copy=False), self.stride, self.padding, self.groups,
+            *self.needs,
+        )
+        return (dx, dw, db) if rest else (dx, dw)
+
+    def local_rule(self) -> str:
+        return ("dy/dW[o,c,i,j] = x[n,c,oh*S+i,ow*S+j] (dW sums up*x over n, oh, ow); "
+                "dy/dx = W (dx adds up*W back into every window); db = sum of up")
+
+
+class MaxPool2d(Op):
+    """y = max over each window; the winner's index (argmax) is kept for backward."""
+
+    name = "max_pool2d"
+    symbol = "maxpool"
+
+    def __init__(self, kernel_size: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernels: ModuleType | None = None
+        self.argmax: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.kernels = backends.kernels()
+        y, self.argmax = self.kernels.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        return y
+
+    def backward(self, up: np.ndarray, x: np.ndarray, out: np.ndarray):
+        return (self.kernels.max_pool2d_backward(up, self.argmax, x.shape, self.kernel_size, self.stride, self.padding),)
+
+    def local_rule(self) -> str:
+        return "max routes: dy/dx = 1 for the window's largest input, 0 for the others"
+
+
+class AvgPool2d(Op):
+    """y = mean of each window (padding counts as zeros, as PyTorch's default)."""
+
+    name = "avg_pool2d"
+    symbol = "avgpool"
+
+    def __init__(self, kernel_size: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernels: ModuleType | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.kernels = backends.kernels()
+        return self.kernels.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+
+    def backward(self, up: np.ndarray, x: np.ndarray, out: np.ndarray):
+        return (self.kernels.avg_pool2d_backward(up, x.shape, self.kernel_size, self.stride, self.padding),)
+
+    def local_rule(self) -> str:
+        k = self.kernel_size
+        return f"dy/dx = 1/{k[0] * k[1]} for every input of the window"
+
+
+def _check_nchw(fn: str, x: Tensor) -> None:
+    if x.data.ndim != 4:
+        raise ValueError(f"{fn}: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{fn}: input must be floating point, got {x.data.dtype}")
+
+
+def conv2d(
+    input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Size2 = 1, padding: Size2 = 0, groups: int = 1
+) -> Tensor:
+    """PyTorch's F.conv2d: input (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,).
+
+    Output size per axis (W - F + 2P)/S + 1, floored as in PyTorch; a filter that does
+    not fit at all is a ValueError with the formula (``backends.shapes.conv_output_size``
+    with ``strict=True`` gives the course's stricter rule).
+    """
+    _check_nchw("conv2d", input)
+    s, p = pair(stride, "stride"), pair(padding, "padding")
+    if weight.data.ndim != 4:
+        raise ValueError(f"conv2d: weight must be 4-D (out_channels, in_channels/groups, kH, kW), got shape {tuple(weight.shape)}")
+    N, C, H, W = input.shape
+    O, Cg, kh, kw = weight.shape
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
+    if C % groups or O % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide both the input channels ({C}) and the output channels ({O})")
+    if Cg * groups != C:
+        raise ValueError(
+            f"conv2d: input of shape {tuple(input.shape)} has {C} channels but weight of shape {tuple(weight.shape)} "
+            f"expects {Cg} x groups {groups} = {Cg * groups}"
+        )
+    if bias is not None and tuple(bias.shape) != (O,):
+        raise ValueError(f"conv2d: bias must have shape ({O},) for weight of shape {tuple(weight.shape)}, got {tuple(bias.shape)}")
+    try:
+        output_hw((H, W), (kh, kw), s, p)
+    except ValueError as e:
+        raise ValueError(f"conv2d: {e}") from None
+    parents = (input, weight) if bias is None else (input, weight, bias)
+    needs = (input.requires_grad, weight.requires_grad, bias is not None and bias.requires_grad)
+    return Tensor.apply(Conv2d(s, p, int(groups), needs), *parents)
+
+
+def _pool_args(fn: str, input: Tensor, kernel_size: Size2, stride: Size2 | None, padding: Size2):
+    _check_nchw(fn, input)
+    k = pair(kernel_size, "kernel_size")
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else pair(stride, "stride")
+    p = pair(padding, "padding")
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"{fn}: padding {p} must be at most half the kernel size {k}")
+    try:
+        output_hw(tuple(input.shape[2:]), k, s, p)
+    except ValueError as e:
+        raise ValueError(f"{fn}: {e}") from None
+    return k, s, p
+
+
+def max_pool2d(input: Tensor, kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0) -> Tensor:
+    """PyTorch's F.max_pool2d (stride defaults to kernel_size; padding is -inf)."""
+    return Tensor.apply(MaxPool2d(*_pool_args("max_pool2d", input, kernel_size, stride, padding)), input)
+
+
+def avg_pool2d(input: Tensor, kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0) -> Tensor:
+    """PyTorch's F.avg_pool2d with count_include_pad=True (stride defaults to kernel_size)."""
+    return Tensor.apply(AvgPool2d(*_pool_args("avg_pool2d", input, kernel_size, stride, padding)), input)

@@ -1,0 +1,259 @@
+"""Training recipe and loop: train a model on MNIST digits, evaluate on the held-out ones.
+
+    from tinygrad_cv.train import TrainConfig, fit
+    result = fit(TrainConfig(epochs=3))
+    result.history[-1].accuracy        # held-out accuracy after the last epoch
+
+The pieces are reusable by lessons: ``load_mnist`` (normalized float32 arrays),
+``make_loader``, ``make_optimizer``, ``make_scheduler``, ``train_epoch`` and
+``evaluate`` (accuracy under no_grad, in eval mode).
+
+The default recipe (LeNet-5, measured on the 8,000 shipped digits, 2 CPU cores):
+Adam, lr 3e-3, batch 64, a linear warmup over the first 100 steps then a cosine
+decay to 0 over the whole run (per batch), inputs normalized with MNIST's mean
+and std, and random shifts of up to 2 pixels. It reaches 97-98% held-out
+accuracy after the first epoch and about 98.5-99% after the default 8 epochs.
+Plain SGD (lr 0.05, momentum 0.9) is available with ``optimizer="sgd"``.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from . import data as tgdata
+from . import models, nn, optim
+from .graph import no_grad
+from .nn import functional as F
+from .random import manual_seed
+from .tensor import Tensor
+
+__all__ = ["TrainConfig", "EpochStats", "TrainResult", "MODELS", "OPTIMIZERS", "DEFAULT_LR",
+           "build_model", "load_mnist", "prepare", "make_loader", "make_optimizer", "make_scheduler",
+           "train_epoch", "evaluate", "fit"]
+
+MODELS: dict[str, Callable[[], nn.Module]] = {"lenet5": models.lenet5}
+OPTIMIZERS = ("adam", "sgd")
+DEFAULT_LR = {"adam": 3e-3, "sgd": 0.05}
+WARMUP_STEPS = 100
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``fit`` needs; the defaults are the recipe described in the module docstring."""
+
+    model: str = "lenet5"
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float | None = None              # None: DEFAULT_LR[optimizer]
+    optimizer: str = "adam"
+    momentum: float = 0.9                # SGD only
+    weight_decay: float = 0.0
+    schedule: str = "warmup_cosine"      # or "constant"
+    warmup_steps: int = WARMUP_STEPS
+    augment: int = 2                     # max random shift in pixels (0: none)
+    backend: str | None = None           # None: keep the current backend
+    data: str | None = None              # None: the shipped digits; DIR: full MNIST IDX files
+    limit: int | None = None             # use only the first N training digits
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in ("warmup_cosine", "constant"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose warmup_cosine or constant")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1, got {self.limit}")
+
+    @property
+    def learning_rate(self) -> float:
+        return DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    loss: float          # mean training loss over the epoch
+    accuracy: float      # held-out accuracy in [0, 1]
+    seconds: float       # training time of the epoch (evaluation excluded)
+    lr: float            # learning rate at the end of the epoch
+
+    def line(self, epochs: int) -> str:
+        width = len(str(epochs))
+        return (f"epoch {self.epoch:>{width}}/{epochs}  loss {self.loss:.4f}  "
+                f"acc {100 * self.accuracy:.1f}%  {self.seconds:.1f}s")
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    history: list[EpochStats] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)
+    config: TrainConfig | None = None
+
+
+def build_model(name: str) -> nn.Module:
+    """A fresh model by name (see MODELS)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name]()
+
+
+def load_mnist(split: str, path: str | None = None, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, 28, 28), labels int64 (N,)), the first ``limit`` of them if given."""
+    images, labels = tgdata.mnist(split, path)
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return images, labels
+
+
+def prepare(images: np.ndarray) -> np.ndarray:
+    """uint8 digits -> float32 (N, 1, 28, 28) normalized with MNIST's mean and std."""
+    return tgdata.normalize(tgdata.to_float(images))
+
+
+def make_loader(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                augment: int = 0) -> tgdata.DataLoader:
+    """Shuffled (seeded) batches of uint8 digits made float and normalized per batch, after random
+    shifts of up to ``augment`` pixels (zero fill, before normalizing) when augment > 0."""
+    norm = tgdata.Normalize()
+    transform = tgdata.Compose([tgdata.RandomShift(augment), norm]) if augment else norm
+    return tgdata.DataLoader(tgdata.TensorDataset(images, labels), batch_size=batch_size, shuffle=True,
+                             seed=seed, transform=transform)
+
+
+def make_optimizer(name: str, params: Iterable[Any], lr: float, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> optim.Optimizer:
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def make_scheduler(name: str, optimizer: optim.Optimizer, total_steps: int,
+                   warmup_steps: int = WARMUP_STEPS) -> optim.lr_scheduler.LRScheduler | None:
+    """Per-batch schedule: "warmup_cosine" (linear warmup, then cosine to 0) or "constant" (None)."""
+    if name == "constant":
+        return None
+    warmup = min(warmup_steps, max(total_steps // 2, 1))
+    return optim.lr_scheduler.WarmupCosineLR(optimizer, warmup, max(total_steps, warmup + 1))
+
+
+def train_epoch(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], optimizer: optim.Optimizer,
+                scheduler: Any = None, progress: Any = None, step_losses: list[float] | None = None) -> float:
+    """One pass over ``loader`` with cross-entropy; returns the mean training loss.
+
+    ``progress``: an object with ``update(n)`` and ``set_postfix_str(s)`` (a tqdm bar), or None.
+    """
+    model.train()
+    total, count = 0.0, 0
+    for xb, yb in loader:
+        loss = F.cross_entropy(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        value = float(loss.data)
+        if not math.isfinite(value):
+            raise RuntimeError(f"the training loss became {value}: lower the learning rate (now "
+                               f"{optimizer.param_groups[0]['lr']:.3g})")
+        n = len(yb)
+        total += value * n
+        count += n
+        if step_losses is not None:
+            step_losses.append(value)
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix_str(f"loss {value:.3f}", refresh=False)
+    return total / max(count, 1)
+
+
+def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> float:
+    """Accuracy in [0, 1] of ``model`` (switched to eval mode, then back) on arrays of images/labels."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    try:
+        with no_grad():
+            for i in range(0, len(labels), batch_size):
+                logits = model(Tensor(images[i:i + batch_size]))
+                correct += int((logits.data.argmax(axis=1) == labels[i:i + batch_size]).sum())
+    finally:
+        model.train(was_training)
+    return correct / max(len(labels), 1)
+
+
+def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train ``config.model`` per the recipe; ``log`` gets one line per epoch (default: print).
+
+    progress=True draws a tqdm bar per epoch on stderr.
+    """
+    from .backends import set_backend
+
+    log = print if log is None else log
+    if config.backend is not None:
+        set_backend(config.backend)
+    train_x, train_y = load_mnist("train", config.data, config.limit)
+    test_x, test_y = load_mnist("test", config.data)
+    test_x = prepare(test_x)
+    manual_seed(config.seed)
+    model = build_model(config.model)
+    loader = make_loader(train_x, train_y, config.batch_size, config.seed, config.augment)
+    opt = make_optimizer(config.optimizer, model.parameters(), config.learning_rate, config.momentum,
+                         config.weight_decay)
+    sched = make_scheduler(config.schedule, opt, config.epochs * len(loader), config.warmup_steps)
+    result = TrainResult(model, config=config)
+    for epoch in range(1, config.epochs + 1):
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{config.epochs}", file=sys.stderr,
+                       leave=False, unit="batch", dynamic_ncols=True)
+        start = time.perf_counter()
+        try:
+            loss = train_epoch(model, loader, opt, sched, bar, result.step_losses)
+        finally:
+            if bar is not None:
+                bar.close()
+        seconds = time.perf_counter() - start
+        acc = evaluate(model, test_x, test_y)
+        stats = EpochStats(epoch, loss, acc, seconds, opt.param_groups[0]["lr"])
+        result.history.append(stats)
+        log(stats.line(config.epochs))
+    return result
+
+
+def plot_curves(result: TrainResult, path: str) -> None:
+    """Training loss per step and held-out accuracy per epoch, side by side (needs matplotlib)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError("--plot needs matplotlib: pip install matplotlib") from None
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    steps = np.arange(1, len(result.step_losses) + 1)
+    per_epoch = len(result.step_losses) / max(len(result.history), 1)
+    ax1.plot(steps / per_epoch, result.step_losses, lw=0.6, alpha=0.6, label="batch")
+    ax1.plot([h.epoch for h in result.history], [h.loss for h in result.history], "o-", label="epoch mean")
+    ax1.set(xlabel="epoch", ylabel="training loss", yscale="log", title="loss")
+    ax1.legend()
+    ax2.plot([h.epoch for h in result.history], [100 * h.accuracy for h in result.history], "o-")
+    ax2.set(xlabel="epoch", ylabel="held-out accuracy (%)", title="accuracy")
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
