@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     check("backward: gradient = the same mask (0 or 2)", x.grad, y.numpy() / 3.0, tol=1e-6)
 
     heading("Train/validation gap on a small training set")
-    n_train, steps = (200, 150) if opts.quick else (500, 600)
+    n_train, steps = (200, 100) if opts.quick else (500, 600)
     x_tr, y_tr = digits("train", n_train)
     x_va, y_va = digits("train", 1000, skip=n_train)
     mean = x_tr.mean(0)

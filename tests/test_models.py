@@ -39,10 +39,10 @@ def test_alexnet_follows_the_course_listing():
 def test_alexnet_names_like_torchvision():
     m = build(alexnet, num_classes=10)
     assert m.features[0].weight.shape == (96, 3, 11, 11)
-    keys = list(m.state_dict())
-    assert keys[:2] == ["features.0.weight", "features.0.bias"]
-    assert keys[-2:] == ["classifier.6.weight", "classifier.6.bias"]
-    assert m.state_dict()["classifier.6.bias"].shape == (10,)
+    sd = m.state_dict()
+    assert list(sd)[:2] == ["features.0.weight", "features.0.bias"]
+    assert list(sd)[-2:] == ["classifier.6.weight", "classifier.6.bias"]
+    assert sd["classifier.1.weight"].shape == (4096, 6 * 6 * 256) and sd["classifier.6.bias"].shape == (10,)
 
 
 # -- VGG: the course's table -----------------------------------------------------------------------
@@ -106,7 +106,8 @@ def test_vgg19_and_batch_norm_totals():
     assert summary(build(vgg19), (3, 224, 224)).total_params == 143_667_240
     m = build(vgg16, batch_norm=True, num_classes=10)
     assert n_params(m) == 138_365_992 - 4096 * 990 - 990            # torchvision vgg16_bn, 10 classes
-    assert "features.1.running_var" in m.state_dict() and "classifier.6.weight" in m.state_dict()
+    assert "features.1.running_var" in dict(m.named_buffers())
+    assert "classifier.6.weight" in dict(m.named_parameters())
 
 
 # -- ResNet, MobileNet: torchvision's / the paper's totals ---------------------------------------------

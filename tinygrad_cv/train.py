@@ -39,7 +39,7 @@ __all__ = ["TrainConfig", "EpochStats", "TrainResult", "MODELS", "OPTIMIZERS", "
 MODELS: dict[str, Callable[[], nn.Module]] = {"lenet5": models.lenet5}
 OPTIMIZERS = ("adam", "sgd")
 DEFAULT_LR = {"adam": 3e-3, "sgd": 0.05}
-WARMUP_STEPS = 100
+WARMUP_STEPS = 30
 
 
 @dataclass
@@ -48,14 +48,14 @@ class TrainConfig:
 
     model: str = "lenet5"
     epochs: int = 8
-    batch_size: int = 64
+    batch_size: int = 32
     lr: float | None = None              # None: DEFAULT_LR[optimizer]
     optimizer: str = "adam"
     momentum: float = 0.9                # SGD only
     weight_decay: float = 0.0
     schedule: str = "warmup_cosine"      # or "constant"
     warmup_steps: int = WARMUP_STEPS
-    augment: int = 2                     # max random shift in pixels (0: none)
+    augment: int = 1                     # max random shift in pixels (0: none)
     backend: str | None = None           # None: keep the current backend
     data: str | None = None              # None: the shipped digits; DIR: full MNIST IDX files
     limit: int | None = None             # use only the first N training digits

@@ -107,7 +107,7 @@ def _op_text(node: Node) -> str:
 
 # --- building ----------------------------------------------------------------------------
 
-def _resolve(obj: Any, params: Mapping[str, Node] | None) -> tuple[Graph, Stepper | None]:
+def _resolve(obj: Any) -> tuple[Graph, Stepper | None]:
     if isinstance(obj, Stepper):
         return obj.graph, obj
     if isinstance(obj, Graph):
@@ -194,7 +194,7 @@ def draw(obj: Any, *, params: Mapping[str, Node] | None = None, collapse: bool |
     tensor's box). ``highlight``: a node or its label; ``highlight_edge``:
     ``(parent, child)``. ``clusters``: group tensors by module.
     """
-    graph, stepper = _resolve(obj, params)
+    graph, stepper = _resolve(obj)
     param_names = {id(t): n for n, t in (params or {}).items()}
     names: dict[int, str] = {}
     for i, n in enumerate(graph.nodes):

@@ -68,10 +68,12 @@ def run_mlp(depth: int = 6, width: int = 100, act: str = "tanh", init: str = "sm
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initialization.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Diagram: .svg, .png, .pdf or .dot (.dot needs no Graphviz install).")
+@click.option("--rankdir", type=click.Choice(["LR", "TB"]), default="LR", show_default=True,
+              help="Diagram direction: LR (a row, for slides) or TB (a column, for deep nets).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also a bar plot over depth (.png/.svg/.pdf; needs matplotlib).")
 def command(model: str, depth: int, width: int, act: str, init: str, batch: int, lr: float | None, seed: int,
-            output: Path | None, plot: Path | None) -> None:
+            output: Path | None, rankdir: str, plot: Path | None) -> None:
     """One batch of digits through a deep MLP: per-layer gradients as a table and a diagram.
 
     \b
@@ -92,7 +94,7 @@ def command(model: str, depth: int, width: int, act: str, init: str, batch: int,
     click.echo(flow.format_table(rows))
     if output is not None:
         try:
-            path = viz.render(flow.grad_flow(net, lr=lr, outputs=outs, title=title), output)
+            path = viz.render(flow.grad_flow(net, lr=lr, outputs=outs, title=title, rankdir=rankdir), output)
         except viz.GraphvizMissing as e:
             fail(str(e))
             return

@@ -51,7 +51,7 @@ def command(model: str, checkpoint: Path | None, digit: int, out: Path) -> None:
     fm = maps.feature_maps(net, x, grads=True, target=digit, path=out)
     for name, m in net.named_modules():
         if isinstance(m, nn.Conv2d):
-            fm.files.append(maps.write_png(out / f"{maps._safe(name)}_filters.png", maps.filters(m)))
+            fm.files.append(maps.write_png(out / f"{name}_filters.png", maps.filters(m)))
     click.echo(f"digit {digit} (held-out image #{index}): predicted {fm.prediction}")
     for f in fm.files:
         click.echo(f"wrote {f}")

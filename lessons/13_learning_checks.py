@@ -1,0 +1,154 @@
+"""Sanity checks before and during training.
+
+Before spending hours on training, spend seconds on four checks the course
+recommends: the loss at initialization has the value chance predicts; the
+analytic gradients match numerical ones; the network can overfit a tiny
+subset; and during training each update changes the weights by about a
+thousandth of their size.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file: make the checkout's `lessons` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+import tinygrad_cv as tg
+import tinygrad_cv.nn.functional as F
+from lessons._lesson import accuracy, check, digits, heading, plots_wanted, run, save_figure, say, start, table
+from tinygrad_cv import nn, optim
+from tinygrad_cv.graph import Op
+from tinygrad_cv.gradcheck import GradcheckError
+
+
+class BuggySigmoid(Op):
+    """A sigmoid whose backward forgot the (1 - sigma) factor: the kind of slip gradcheck exists for."""
+
+    name = "buggy_sigmoid"
+
+    def forward(self, a):
+        return 1 / (1 + np.exp(-a))
+
+    def backward(self, up, a, out):
+        return (up * out,)                       # should be up * out * (1 - out)
+
+
+def mlp() -> nn.Sequential:
+    return nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10))
+
+
+def main(argv: list[str] | None = None) -> None:
+    opts = start(__doc__, argv)
+    x, y = digits("train", 1000 if opts.quick else 4000)
+    x = x - x.mean(0)
+    xt = tg.Tensor(x)
+
+    heading("The loss at initialization")
+    say("""With small random weights a 10-class softmax classifier is maximally unsure: every class
+        gets probability about 1/10, so the loss should be about -log(1/10) = log 10 = 2.303. A very
+        different number means a bug or a bad initialization, before any training has happened.""")
+    model = mlp()
+    nn.init.small_random_(model[2].weight, std=0.001)
+    with tg.no_grad():
+        loss0 = F.cross_entropy(model(xt), y).item()
+    check("loss at initialization", loss0, math.log(10), tol=0.02, note="log 10 = 2.303")
+    with tg.no_grad():
+        penalty = 0.5 * 10.0 * sum(float((p.numpy() ** 2).sum()) for n, p in model.named_parameters() if "weight" in n)
+    say(f"""Adding an L2 penalty (lambda = 10) must raise it: the weights' squared sum adds {penalty:.2f}.""")
+    check("loss with the penalty > loss without", loss0 + penalty > loss0, True)
+
+    heading("Gradient check")
+    rng = np.random.default_rng(0)
+    xs = tg.Tensor(rng.standard_normal((8, 20)), dtype=np.float64)
+    ys = rng.integers(0, 3, 8)
+    params = [tg.Tensor(rng.standard_normal(s) * 0.5, requires_grad=True, dtype=np.float64)
+              for s in ((16, 20), (16,), (3, 16), (3,))]
+
+    def two_layer(w1, b1, w2, b2):
+        return F.cross_entropy(F.linear(F.tanh(F.linear(xs, w1, b1)), w2, b2), ys)
+
+    say("""tg.gradcheck compares every analytic derivative from backward with a central difference in
+        float64. Here: a small 20-16-3 tanh network, all 387 parameters.""")
+    check("gradcheck, 20-16-3 tanh network", tg.gradcheck(two_layer, *params), True)
+    say("""Now an operation with a bug in its backward rule: a sigmoid whose local derivative forgot the
+        (1 - sigma) factor. The forward pass is right, so the loss looks fine; only the check sees it.""")
+    z = tg.Tensor(rng.standard_normal(5), requires_grad=True, dtype=np.float64)
+    try:
+        tg.gradcheck(lambda t: Tensor_apply_sum(BuggySigmoid(), t), z, raise_exception=True)
+        caught = ""
+    except GradcheckError as e:
+        caught = str(e)
+    print(f"   gradcheck says: {caught}")
+    check("gradcheck catches the buggy backward", bool(caught), True)
+
+    heading("Overfit a tiny subset")
+    tiny_x, tiny_y = x[:20], y[:20]
+    model = mlp()
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    rows = []
+    for step in range(1, 201):
+        loss = F.cross_entropy(model(tg.Tensor(tiny_x)), tiny_y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step in (1, 25, 50, 100, 200):
+            rows.append([step, loss.item(), accuracy(model(tg.Tensor(tiny_x)), tiny_y)])
+    say("""Twenty digits, no regularization: a network that cannot drive the loss to about zero on them
+        has a bug (or far too little capacity). This says nothing about generalization; it checks the
+        plumbing.""")
+    table(["step", "loss", "train accuracy"], rows, ".4f")
+    check("accuracy on the 20 digits", rows[-1][2], 1.0)
+    check("loss on the 20 digits", rows[-1][1], at_most=0.01)
+
+    heading("The weights:updates ratio")
+    say("""While training, compare the size of each update with the size of the weights it changes:
+        ||lr * grad|| / ||W|| for plain SGD. The course's rule of thumb is about 1e-3; much lower means
+        the learning rate is too low, much higher that it is too high.""")
+    ratios = {}
+    for lr in (1e-4, 1e-2, 1.0):
+        tg.manual_seed(0)
+        model = mlp()
+        opt = optim.SGD(model.parameters(), lr=lr)
+        loader = tg.data.DataLoader((x, y), batch_size=100, shuffle=True, seed=0)
+        per_layer = {"0.weight": [], "2.weight": []}
+        for k, (xb, yb) in enumerate(loader):
+            before = {n: p.numpy().copy() for n, p in model.named_parameters() if n in per_layer}
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            for n, p in model.named_parameters():
+                if n in per_layer:
+                    per_layer[n].append(np.linalg.norm(p.numpy() - before[n]) / np.linalg.norm(before[n]))
+            if k == 9:
+                break
+        with tg.no_grad():
+            final = F.cross_entropy(model(xt), y).item()
+        ratios[lr] = {n: float(np.exp(np.mean(np.log(v)))) for n, v in per_layer.items()} | {"loss": final}
+    table(["learning rate", "layer 1 update/weight", "layer 2 update/weight", "loss after 10 steps"],
+          [[lr, r["0.weight"], r["2.weight"], r["loss"]] for lr, r in ratios.items()], ".2e")
+    good = ratios[1e-2]
+    check("lr 1e-2: both layers within a factor 5 of 1e-3", [good["0.weight"], good["2.weight"]],
+          at_least=2e-4, at_most=5e-3)
+    check("lr 1e-4: far below", max(ratios[1e-4]["0.weight"], ratios[1e-4]["2.weight"]), at_most=1e-4)
+    check("lr 1.0: far above", min(ratios[1.0]["0.weight"], ratios[1.0]["2.weight"]), at_least=1e-2)
+
+    plt = plots_wanted(opts)
+    if plt is not None:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        ax.plot([r[0] for r in rows], [r[1] for r in rows], "o-")
+        ax.set(xlabel="step", ylabel="loss on 20 digits", yscale="log", title="overfitting a tiny subset")
+        save_figure(opts, fig, "13_overfit_tiny")
+
+
+def Tensor_apply_sum(op: Op, t: tg.Tensor) -> tg.Tensor:
+    """Apply a custom op to t and sum the result (a scalar for gradcheck)."""
+    return tg.Tensor.apply(op, t).sum()
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,190 @@
+"""tg.models.summary: the shape pass, its arithmetic conventions, the table and `tgcv summary`."""
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import tinygrad_cv as tg
+from tinygrad_cv import backends, nn
+from tinygrad_cv.models import AdaptiveAvgPool2d, lenet5, resnet18, skip_init, summary, vgg16
+from tinygrad_cv.nn.module import Module
+
+
+def by_name(s):
+    return {r["name"]: r for r in s.rows}
+
+
+def test_conv_linear_and_zero_mac_layers():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 8, 3, groups=4, bias=False), nn.Flatten(), nn.Linear(8 * 2 * 2, 5))
+    s = summary(model, (3, 8, 8))
+    rows = by_name(s)
+    assert [r["name"] for r in s.rows] == [str(i) for i in range(7)]
+    assert rows["0"] == {"name": "0", "type": "Conv2d", "output_shape": (8, 8, 8), "params": 3 * 9 * 8 + 8,
+                         "macs": 8 * 8 * 8 * 3 * 3 * 3, "memory": 512, "inplace": False}
+    assert rows["1"]["params"] == 16 and rows["1"]["macs"] == 0               # BN: gamma, beta; no MACs
+    assert rows["2"]["macs"] == 0 and rows["2"]["inplace"]                    # ReLU
+    assert rows["3"]["output_shape"] == (8, 4, 4) and rows["3"]["macs"] == 0  # pool
+    assert rows["4"]["macs"] == 2 * 2 * 8 * (8 // 4) * 3 * 3                  # in_c / groups
+    assert rows["4"]["params"] == 8 * 2 * 3 * 3
+    assert rows["5"]["output_shape"] == (32,) and rows["5"]["inplace"]        # Flatten is a view
+    assert rows["6"]["macs"] == 32 * 5
+    assert s.total_params == sum(p.size for p in model.parameters()) == sum(r["params"] for r in s.rows)
+    assert s.total_macs == sum(r["macs"] for r in s.rows)
+    assert s.total_memory == 3 * 8 * 8 + 512 + 512 + 128 + 32 + 5            # input + counted outputs
+    assert s.total_memory_bytes == 4 * s.total_memory
+
+
+def test_linear_counts_every_position():
+    s = summary(nn.Linear(6, 4), (10, 6))               # (N, L=10, in=6)
+    assert s.rows[0]["output_shape"] == (10, 4) and s.rows[0]["macs"] == 10 * 6 * 4
+    assert s.rows[0]["name"] == "Linear"                # a root leaf is named by its type
+
+
+def test_shared_parameters_are_counted_once():
+    fc = nn.Linear(4, 4)
+    twin = nn.Linear(4, 4)
+    twin.weight = fc.weight                             # a second layer sharing the first one's weight
+    model = nn.Sequential(fc, nn.ReLU(), fc, twin)      # the same module called twice as well
+    s = summary(model, (4,))
+    assert [r["name"] for r in s.rows] == ["0", "1", "0", "3"]
+    assert [r["params"] for r in s.rows] == [20, 0, 0, 4]
+    assert s.total_params == 24 == sum(r["params"] for r in s.rows)
+    assert s.total_macs == 3 * 16
+
+
+class Scale(Module):
+    """A leaf the summary has no rule for: it runs for real."""
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1) * 2.0
+
+
+class Residual(Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return tg.cat([self.conv(x) + x, x], dim=1)
+
+
+def test_custom_forward_unknown_leaves_and_merges():
+    model = nn.Sequential(Residual(), Scale())
+    s = summary(model, (4, 5, 5))
+    assert [(r["name"], r["type"], r["output_shape"]) for r in s.rows] == [
+        ("0.conv", "Conv2d", (4, 5, 5)), ("0", "Residual output", (8, 5, 5)), ("1", "Scale", (200,))]
+    assert s.total_memory == 100 + 100 + 200 + 200
+
+
+def test_shape_pass_computes_no_convolution(monkeypatch):
+    def no_kernels():
+        raise AssertionError("the shape pass must not run conv/pool kernels")
+
+    monkeypatch.setattr(backends, "kernels", no_kernels)
+    s = summary(resnet18(num_classes=10), (3, 64, 64))
+    assert s.rows[-1]["output_shape"] == (10,)
+
+
+def test_vgg16_summary_is_fast_and_leaves_the_model_as_it_was():
+    with skip_init():
+        model = vgg16()
+    model.train()
+    start = time.perf_counter()
+    s = summary(model, (3, 224, 224))
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0, f"VGG16 shape pass took {elapsed:.2f}s"
+    assert s.total_params == 138_357_544
+    assert all(m.training for m in model.modules())
+    assert Module.__call__.__qualname__ == "Module.__call__"      # the shape hook is gone
+
+
+def small_net():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3))
+
+
+def test_errors_name_the_layer_and_the_values():
+    with pytest.raises(ValueError, match=r"'0' \(Conv2d\) on input 1x32x32.*\(N, 3, H, W\)"):
+        summary(small_net(), (1, 32, 32))
+    with pytest.raises(ValueError, match=r"'3' \(Conv2d\) on input 4x2x2.*does not fit.*\(2 - 3 \+ 0\)/1 \+ 1"):
+        summary(small_net(), (3, 4, 4))
+    for bad in [(3, 0, 4), (), "3x4", (3.5, 4), None, (True, 3)]:
+        with pytest.raises(ValueError, match="input_shape"):
+            summary(nn.ReLU(), bad)
+    with pytest.raises(TypeError, match="Module"):
+        summary(lambda x: x, (3,))
+
+
+def test_adaptive_pool_rows():
+    s = summary(nn.Sequential(AdaptiveAvgPool2d((2, 2)), AdaptiveAvgPool2d(2)), (3, 6, 6))
+    assert [(r["output_shape"], r["inplace"]) for r in s.rows] == [((3, 2, 2), False), ((3, 2, 2), True)]
+
+
+def test_table_text():
+    s = summary(lenet5(), (1, 28, 28))
+    text = str(s)
+    assert text.splitlines()[0].startswith("LeNet5 on input 1x28x28")
+    assert "(input)" in text and "features.0" in text and "Conv2d" in text
+    assert f"Total params: {s.total_params:,}" in text and f"Total MACs:   {s.total_macs:,}" in text
+    assert f"Total memory: {s.total_memory:,} values" in text
+    assert repr(s).startswith("Summary(LeNet5")
+
+
+def test_skip_init_restores_the_initialisers():
+    before = nn.init.kaiming_uniform_
+    with skip_init():
+        assert nn.init.kaiming_uniform_ is not before
+    assert nn.init.kaiming_uniform_ is before
+    w = nn.Linear(3, 2).weight.data
+    assert np.all(np.abs(w) <= 1 / np.sqrt(3))
+
+
+# -- the command line ---------------------------------------------------------------------------------
+
+def run_cli(capsys, *args):
+    from tinygrad_cv.cli import main
+
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("name, first", [
+    ("lenet5", "1x28x28"), ("alexnet", "3x227x227"), ("vgg16", "3x224x224"), ("vgg19", "3x224x224"),
+    ("resnet18", "3x224x224"), ("resnet34", "3x224x224"), ("resnet50", "3x224x224"),
+    ("mobilenet_v1", "3x224x224"), ("inception_naive", "256x28x28"), ("inception", "256x28x28")])
+def test_cli_every_zoo_name(capsys, name, first):
+    code, out, err = run_cli(capsys, "summary", name)
+    assert code == 0 and err == ""
+    assert f"on input {first}" in out and "Total params:" in out
+
+
+def test_cli_input_option(capsys):
+    code, out, _ = run_cli(capsys, "summary", "resnet18", "--input", "3x32x32")
+    assert code == 0 and "on input 3x32x32" in out and "Total params: 11,689,512" in out
+    code, out, _ = run_cli(capsys, "summary", "inception_naive")
+    assert "672x28x28" in out and "854,196,224" in out
+
+
+@pytest.mark.parametrize("args, words", [
+    (("summary", "lenet6"), "unknown model 'lenet6'"),
+    (("summary", "vgg16", "--input", "3x224"), "features.0"),
+    (("summary", "vgg16", "--input", "3xaxb"), "'3xaxb'"),
+    (("summary", "vgg16", "--input", "0x224x224"), "'0x224x224'"),
+    (("summary", "alexnet", "--input", "3x32x32"), "does not fit"),
+])
+def test_cli_errors_are_one_line(capsys, args, words):
+    code, out, err = run_cli(capsys, *args)
+    assert code != 0 and out == ""
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+
+
+def test_cli_subprocess_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "tinygrad_cv", "summary", "nope"], capture_output=True, text=True)
+    assert proc.returncode != 0 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
