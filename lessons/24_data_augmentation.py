@@ -44,7 +44,7 @@ def shifted(images: np.ndarray, max_shift: int, seed: int) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> None:
     opts = start(__doc__, argv)
-    n_train, n_test, epochs = (400, 1000, 6) if opts.quick else (2000, 2000, 10)
+    n_train, n_test, epochs = (500, 1000, 10) if opts.quick else (2000, 2000, 12)
     images, labels = tg.data.mnist("train")
     test_images, test_labels = tg.data.mnist("test")
     test_images, test_labels = test_images[:n_test], test_labels[:n_test]
@@ -93,18 +93,18 @@ def main(argv: list[str] | None = None) -> None:
     p, a = res["no augmentation"], res["random shifts"]
     check("without augmentation the network fits its training digits", p["train"], at_least=0.97)
     check("augmentation shrinks the train-test gap", a["train"] - a["test"], at_most=p["train"] - p["test"])
-    check("augmentation does not hurt clean test accuracy (within 0.02)", a["test"], at_least=p["test"] - 0.02)
-    check("digits moved by 3 px: augmented model is better by", a["moved"] - p["moved"], at_least=0.05)
+    check("augmentation does not hurt clean test accuracy (within 0.01)", a["test"], at_least=p["test"] - 0.01)
+    check("digits moved by 3 px: augmented model is better by", a["moved"] - p["moved"], at_least=0.2)
     check("mirrored digits: both models fail (accuracy)", max(a["flipped"], p["flipped"]), at_most=0.6,
           note="mirroring changes what a digit is")
     say("""The unaugmented network scores almost perfectly on the digits it memorised but noticeably worse
         on new ones, and it falls apart when the digits are displaced by a few pixels, a change no
-        person would notice. The augmented network never saw any digit in the same place twice, so it
+        person would notice. The augmented network rarely saw a digit in the same place twice, so it
         had to learn the strokes rather than their coordinates.
 
         Mirrored digits fool both networks: that is not a weakness of augmentation but the reason not
         to use flips on digits. Had we trained with random flips, a mirrored 2 and a real 2 would both be
-        called 2, and some real digits (a 5 and a mirrored 2 look alike) would become ambiguous.""")
+        called 2, and some real digits would become ambiguous (a mirrored 2 looks rather like a 5).""")
 
     plt = plots_wanted(opts)
     if plt is not None:

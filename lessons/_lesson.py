@@ -1,25 +1,43 @@
 """The small toolkit every lesson script uses.
 
-A lesson is a module ``lessons/NN_topic.py`` whose docstring's first line is its
-title (or which sets ``TITLE``), with a ``main(argv)`` function and the usual
-script ending::
+A lesson is a module ``lessons/NN_topic.py`` (NN: its place in the course; the CLI
+finds every such file) whose docstring's first line is its title (or which sets a
+``TITLE`` string), with a ``main(argv)`` function and the usual script ending::
 
-    '''Backprop on a computational graph.'''
+    '''Backprop on a computational graph.
+
+    A paragraph saying what the student will see.
+    '''
+    from __future__ import annotations
+
     import sys
     from pathlib import Path
+
     if not __package__:  # run as a file: make the checkout's `lessons` package importable
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from lessons._lesson import Options, check, heading, run, say, start
+
+    import tinygrad_cv as tg
+    from lessons._lesson import check, heading, plots_wanted, run, save_figure, say, start
 
     def main(argv: list[str] | None = None) -> None:
         opts = start(__doc__, argv)          # parses --quick / --out DIR, seeds every generator
         heading("The add gate")
         say("An add gate hands its upstream gradient to both inputs unchanged.")
-        check("dL/dx", x.grad, -4.0)         # prints a ✓ line, or raises CheckFailed
-        save_figure(opts, fig, "boundary")   # written only when --out was given
+        x, y = tg.Value(2.0), tg.Value(3.0)
+        (x + y).backward()
+        check("dL/dx", x.grad, 1.0, tol=1e-12, note="add distributes")   # ✓ line, or CheckFailed
+        plt = plots_wanted(opts)             # None without --out or without matplotlib
+        if plt is not None:
+            fig, ax = plt.subplots()
+            ...
+            save_figure(opts, fig, "NN_topic_name")
 
     if __name__ == "__main__":
         run(main)
+
+``tgcv lesson run NN`` imports the module and calls ``main(["--quick", "--out", DIR])``;
+a :class:`CheckFailed` (an AssertionError) becomes one error line and exit status 1.
+Keep ``--quick`` under ~10 s on two cores: fewer examples and steps, same checks.
 
 The helpers:
 

@@ -1,0 +1,72 @@
+"""tgcv train MODEL: train a model on the shipped MNIST digits (or full MNIST from --data DIR)."""
+from __future__ import annotations
+
+import click
+
+from . import fail
+
+
+@click.command("train")
+@click.argument("model")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Passes over the training digits [8].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Digits per step [32].")
+@click.option("--lr", type=float, default=None, help="Peak learning rate [adam 3e-3, sgd 0.05].")
+@click.option("--optimizer", default="adam", show_default=True, help="adam or sgd.")
+@click.option("--backend", default="numba", show_default=True, help="Conv/pool kernels: numpy, numba or cuda.")
+@click.option("--data", "data_dir", default=None, metavar="DIR",
+              help="Full MNIST IDX files in DIR (default: the 8,000/2,000 shipped digits).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on the first N digits only.")
+@click.option("--augment", type=click.IntRange(min=0), default=None, help="Max random shift in pixels [1].")
+@click.option("--save", "save_path", default=None, metavar="FILE.npz", help="Write a checkpoint at the end.")
+@click.option("--plot", "plot_path", default=None, metavar="FILE.png", help="Plot loss and accuracy (matplotlib).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for init, shuffling and augmentation.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def command(model: str, epochs: int | None, batch_size: int | None, lr: float | None, optimizer: str,
+            backend: str, data_dir: str | None, limit: int | None, augment: int | None, save_path: str | None,
+            plot_path: str | None, seed: int, quiet: bool) -> None:
+    """Train MODEL (lenet5) and print one line per epoch: loss, held-out accuracy, seconds."""
+    from .. import backends, checkpoint
+    from ..data import DataError
+    from ..train import MODELS, OPTIMIZERS, TrainConfig, fit, plot_curves
+
+    if model not in MODELS:
+        fail(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+    if optimizer not in OPTIMIZERS:
+        fail(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    if backend not in backends.BACKENDS:
+        fail(f"unknown backend {backend!r}; choose one of: {', '.join(backends.BACKENDS)}")
+    if data_dir is not None:
+        from pathlib import Path
+        if not Path(data_dir).expanduser().is_dir():
+            fail(f"--data {data_dir}: no such directory (it should hold the MNIST IDX files)")
+    if plot_path is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            fail("--plot needs matplotlib: pip install matplotlib")
+    kwargs = dict(model=model, optimizer=optimizer, lr=lr, backend=backend, data=data_dir, limit=limit, seed=seed)
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("augment", augment)):
+        if value is not None:
+            kwargs[name] = value
+    try:
+        config = TrainConfig(**kwargs)
+        result = fit(config, progress=not quiet, log=click.echo)
+    except (DataError, FileNotFoundError) as e:
+        fail(f"cannot read the digits: {e}")
+    except (ValueError, RuntimeError, ImportError, OSError) as e:
+        fail(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+    best = max(h.accuracy for h in result.history)
+    click.echo(f"held-out accuracy {100 * result.history[-1].accuracy:.1f}% (best {100 * best:.1f}%)")
+    if save_path is not None:
+        try:
+            path = checkpoint.save(result.model, save_path, model_name=model, epochs=config.epochs,
+                                   accuracy=result.history[-1].accuracy, optimizer=optimizer, seed=seed)
+        except (OSError, ValueError, TypeError) as e:
+            fail(f"cannot save {save_path}: {e}")
+        click.echo(f"saved {path}")
+    if plot_path is not None:
+        try:
+            plot_curves(result, plot_path)
+        except (OSError, ValueError, RuntimeError) as e:
+            fail(f"cannot write {plot_path}: {e}")
+        click.echo(f"plotted {plot_path}")
