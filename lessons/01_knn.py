@@ -16,7 +16,7 @@ if not __package__:  # run as a file: make the checkout's `lessons` package impo
 import numpy as np
 
 import tinygrad_cv as tg
-from lessons._lesson import Options, check, heading, plots_wanted, run, save_figure, say, start, table
+from lessons._lesson import check, heading, plots_wanted, run, save_figure, say, start, table
 
 KS = (1, 3, 5, 7, 10, 20)
 

@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         perceptron gets an example wrong, it adds alpha*(y - y')*x to w, which turns the
         decision line towards that example. Correct answers change nothing.""")
     w, mistakes, acc = train_perceptron(x, y, epochs=50)
-    table(["epoch", "mistakes", "accuracy after"], [[i + 1, m, a] for i, (m, a) in enumerate(zip(mistakes, acc))], ".3f")
+    table(["epoch", "mistakes", "accuracy after"],
+          [[i + 1, m, a] for i, (m, a) in enumerate(zip(mistakes, acc))], ".3f")
     check("mistakes in the last epoch", mistakes[-1], 0, note="converged")
     check("training accuracy", acc[-1], 1.0)
     wv = w.numpy()
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     tg.manual_seed(0)
     params, losses = mlp_xor(XOR_X, (XOR_Y > 0).astype(np.int64), hidden=4, steps=600 if opts.quick else 1500, lr=0.5)
     hidden, prob = mlp_forward(params, XOR_X)
-    table(["x0", "x1", "label", "p(+1)"], [[*map(int, xi), int(yi), pi] for xi, yi, pi in zip(XOR_X, XOR_Y, prob)], ".3f")
+    table(["x0", "x1", "label", "p(+1)"],
+          [[*map(int, xi), int(yi), pi] for xi, yi, pi in zip(XOR_X, XOR_Y, prob)], ".3f")
     check("loss after training", losses[-1], at_most=0.1, note=f"it started at {losses[0]:.3f}")
     check("XOR points right", int(((prob > 0.5) == (XOR_Y > 0)).sum()), 4)
     say("""Why does it work? In the space of the hidden activations the four corners are no longer

@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     say("""A Maxout unit computes max(w1.x + b1, w2.x + b2). It is never flat everywhere and never
         saturates, at the cost of twice the parameters. ReLU is the special case where the second
         piece is fixed at zero.""")
-    check("Maxout parameters / Linear parameters", sum(p.size for p in m.parameters()) / sum(p.size for p in lin.parameters()),
-          2.0)
+    n_maxout, n_linear = sum(p.size for p in m.parameters()), sum(p.size for p in lin.parameters())
+    check("Maxout parameters / Linear parameters", n_maxout / n_linear, 2.0)
     w, b = m.weight.numpy(), m.bias.numpy()
     by_hand = np.maximum(inputs.numpy() @ w[0::2].T + b[0::2], inputs.numpy() @ w[1::2].T + b[1::2])
     check("nn.Maxout equals the max of the two pieces", float(np.abs(m(inputs).numpy() - by_hand).max()), 0.0, tol=1e-5)

@@ -17,6 +17,7 @@ if not __package__:  # run as a file: make the checkout's `lessons` package impo
 import numpy as np
 
 import tinygrad_cv as tg
+import viz
 from lessons._lesson import check, heading, plots_wanted, run, save_figure, save_graph, say, start, table
 from tinygrad_cv import nn
 
@@ -117,8 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     heading("Gradient flow: |dL/dW| per layer")
     say("""Backward, from a loss L = sum(output * r) with a fixed random r. A layer's weight gradient is
         (its input)^T (the gradient arriving at its output): both factors shrink with small weights.""")
-    table(["layer"] + [CONFIGS[c][2] for c in CONFIGS], [[i + 1] + [grads[c][i] for c in CONFIGS] for i in range(DEPTH)],
-          ".2e")
+    table(["layer"] + [CONFIGS[c][2] for c in CONFIGS],
+          [[i + 1] + [grads[c][i] for c in CONFIGS] for i in range(DEPTH)], ".2e")
     check("small init: largest |dL/dW| / smallest Xavier-tanh |dL/dW|", max(grads["small"]) / min(grads["xavier"]),
           at_most=1e-3, note="no learning")
     say("""The 1.0 column is unstable in the other direction. Most local gradients are tiny, but each
@@ -129,8 +130,6 @@ def main(argv: list[str] | None = None) -> None:
     check("He ReLU: largest / smallest |dL/dW| over layers", max(grads["he_relu"]) / min(grads["he_relu"]),
           at_most=3.0, note="every layer learns at a similar pace")
     for name in ("small", "he_relu"):
-        import viz
-
         save_graph(opts, viz.grad_flow(models[name]), f"10_grad_flow_{name}")
 
     plt = plots_wanted(opts)

@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     check("loss at initialization", loss0, math.log(10), tol=0.02, note="log 10 = 2.303")
     with tg.no_grad():
         penalty = 0.5 * 10.0 * sum(float((p.numpy() ** 2).sum()) for n, p in model.named_parameters() if "weight" in n)
-    say(f"""Adding an L2 penalty (lambda = 10) must raise it: the weights' squared sum adds {penalty:.2f}.""")
+    say(f"""Turn on a strong L2 penalty (lambda = 10) and the loss must go up: (lambda/2) sum(w^2) adds
+        {penalty:.2f} to it. A loss that does not move is a sign the penalty is not wired in.""")
     check("loss with the penalty > loss without", loss0 + penalty > loss0, True)
 
     heading("Gradient check")
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         (1 - sigma) factor. The forward pass is right, so the loss looks fine; only the check sees it.""")
     z = tg.Tensor(rng.standard_normal(5), requires_grad=True, dtype=np.float64)
     try:
-        tg.gradcheck(lambda t: Tensor_apply_sum(BuggySigmoid(), t), z, raise_exception=True)
+        tg.gradcheck(lambda t: apply_and_sum(BuggySigmoid(), t), z, raise_exception=True)
         caught = ""
     except GradcheckError as e:
         caught = str(e)
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         save_figure(opts, fig, "13_overfit_tiny")
 
 
-def Tensor_apply_sum(op: Op, t: tg.Tensor) -> tg.Tensor:
+def apply_and_sum(op: Op, t: tg.Tensor) -> tg.Tensor:
     """Apply a custom op to t and sum the result (a scalar for gradcheck)."""
     return tg.Tensor.apply(op, t).sum()
 

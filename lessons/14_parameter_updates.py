@@ -1,4 +1,4 @@
-"""Parameter updates: SGD, momentum, Nesterov, Adagrad, RMSprop and Adam on a narrow bowl.
+"""Parameter updates: from SGD to Adam on a narrow bowl.
 
 Backprop gives the gradient; the update rule decides what to do with it. We race
 the course's six rules on the bowl f(x, y) = (x^2 + 25 y^2) / 2, which is 25 times

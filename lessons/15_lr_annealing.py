@@ -1,4 +1,4 @@
-"""Annealing the learning rate: step, exponential, 1/t, cosine, linear and warmup schedules.
+"""Annealing the learning rate: step, exponential, 1/t, cosine and warmup schedules.
 
 A large learning rate makes fast progress early but, with noisy mini-batch
 gradients, leaves the parameters rattling around the bottom of the loss instead of

@@ -1,4 +1,4 @@
-"""Embedding the learned codes in 2-D: what the network's last hidden layer has made of the digits.
+"""Embedding the learned codes in 2-D: what the last hidden layer makes of the digits.
 
 A trained ConvNet can be read as a machine that moves the images, layer by layer,
 into a space where a linear classifier can separate the classes. We take the

@@ -80,12 +80,15 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
         with np.load(path, allow_pickle=False) as z:
-            if HEADER_KEY not in z.files:
-                raise ValueError(f"{path} is not a tinygrad_cv checkpoint (no {HEADER_KEY!r} entry)")
-            header = json.loads(z[HEADER_KEY].tobytes().decode("utf-8"))
-            arrays = {k: z[k] for k in z.files if k != HEADER_KEY}
-    except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            files = list(z.files)
+            raw = z[HEADER_KEY] if HEADER_KEY in files else None
+            arrays = {k: z[k] for k in files if k != HEADER_KEY}
+        header = json.loads(raw.tobytes().decode("utf-8")) if raw is not None else None
+    except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError, ValueError) as e:
+        # ValueError covers object arrays: they would need pickle, which is never used here
         raise ValueError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from None
+    if header is None:
+        raise ValueError(f"{path} is not a tinygrad_cv checkpoint (no {HEADER_KEY!r} entry)")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError(f"{path} is not a tinygrad_cv checkpoint (header format {header.get('format')!r})"
                          if isinstance(header, dict) else f"{path} has a malformed header")

@@ -34,7 +34,7 @@ from .tensor import Tensor
 
 __all__ = ["TrainConfig", "EpochStats", "TrainResult", "MODELS", "OPTIMIZERS", "DEFAULT_LR",
            "build_model", "load_mnist", "prepare", "make_loader", "make_optimizer", "make_scheduler",
-           "train_epoch", "evaluate", "fit"]
+           "train_epoch", "evaluate", "fit", "WeightAverage"]
 
 MODELS: dict[str, Callable[[], nn.Module]] = {"lenet5": models.lenet5}
 OPTIMIZERS = ("adam", "sgd")
@@ -56,6 +56,7 @@ class TrainConfig:
     schedule: str = "warmup_cosine"      # or "constant"
     warmup_steps: int = WARMUP_STEPS
     augment: int = 1                     # max random shift in pixels (0: none)
+    average: float = 0.99                # decay of the weight average used for evaluation (0: none)
     backend: str | None = None           # None: keep the current backend
     data: str | None = None              # None: the shipped digits; DIR: full MNIST IDX files
     limit: int | None = None             # use only the first N training digits
@@ -151,11 +152,42 @@ def make_scheduler(name: str, optimizer: optim.Optimizer, total_steps: int,
     return optim.lr_scheduler.WarmupCosineLR(optimizer, warmup, max(total_steps, warmup + 1))
 
 
+class WeightAverage:
+    """Polyak averaging: an exponential moving average of a model's parameters.
+
+    After every step ``avg = d * avg + (1 - d) * w`` with d = min(decay, (1 + t) / (10 + t))
+    (a short memory at first, so the random init fades quickly). Evaluating with the average
+    instead of the last noisy iterate is steadier and usually a little better (CS231n:
+    "model ensembles ... keep a moving average of the parameter vector, use that at test time").
+    """
+
+    def __init__(self, model: nn.Module, decay: float = 0.99):
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"the averaging decay must be in [0, 1), got {decay}")
+        self.params = list(model.parameters())
+        self.decay, self.steps = decay, 0
+        self.average = [p.data.copy() for p in self.params]
+
+    def update(self) -> None:
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for avg, p in zip(self.average, self.params):
+            avg *= d
+            avg += (1 - d) * p.data
+
+    def swap(self) -> None:
+        """Exchange the model's weights and the averaged ones (call twice to undo)."""
+        for i, p in enumerate(self.params):
+            p.data, self.average[i] = self.average[i], p.data
+
+
 def train_epoch(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], optimizer: optim.Optimizer,
-                scheduler: Any = None, progress: Any = None, step_losses: list[float] | None = None) -> float:
+                scheduler: Any = None, progress: Any = None, step_losses: list[float] | None = None,
+                average: WeightAverage | None = None) -> float:
     """One pass over ``loader`` with cross-entropy; returns the mean training loss.
 
-    ``progress``: an object with ``update(n)`` and ``set_postfix_str(s)`` (a tqdm bar), or None.
+    ``progress``: an object with ``update(n)`` and ``set_postfix_str(s)`` (a tqdm bar), or None;
+    ``average``: a WeightAverage to update after every step.
     """
     model.train()
     total, count = 0.0, 0
@@ -166,6 +198,8 @@ def train_epoch(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], optim
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
+        if average is not None:
+            average.update()
         value = float(loss.data)
         if not math.isfinite(value):
             raise RuntimeError(f"the training loss became {value}: lower the learning rate (now "
@@ -215,6 +249,7 @@ def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] |
     opt = make_optimizer(config.optimizer, model.parameters(), config.learning_rate, config.momentum,
                          config.weight_decay)
     sched = make_scheduler(config.schedule, opt, config.epochs * len(loader), config.warmup_steps)
+    average = WeightAverage(model, config.average) if config.average else None
     result = TrainResult(model, config=config)
     for epoch in range(1, config.epochs + 1):
         bar = None
@@ -224,12 +259,16 @@ def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] |
                        leave=False, unit="batch", dynamic_ncols=True)
         start = time.perf_counter()
         try:
-            loss = train_epoch(model, loader, opt, sched, bar, result.step_losses)
+            loss = train_epoch(model, loader, opt, sched, bar, result.step_losses, average)
         finally:
             if bar is not None:
                 bar.close()
         seconds = time.perf_counter() - start
+        if average is not None:
+            average.swap()                  # evaluate (and finally keep) the averaged weights
         acc = evaluate(model, test_x, test_y)
+        if average is not None and epoch < config.epochs:
+            average.swap()
         stats = EpochStats(epoch, loss, acc, seconds, opt.param_groups[0]["lr"])
         result.history.append(stats)
         log(stats.line(config.epochs))

@@ -3,20 +3,23 @@ from __future__ import annotations
 
 import click
 
+from ..train import DEFAULT_LR, TrainConfig
 from . import fail
+
+_D = TrainConfig()
 
 
 @click.command("train")
 @click.argument("model")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Passes over the training digits [8].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Digits per step [32].")
-@click.option("--lr", type=float, default=None, help="Peak learning rate [adam 3e-3, sgd 0.05].")
-@click.option("--optimizer", default="adam", show_default=True, help="adam or sgd.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help=f"Passes over the training digits [{_D.epochs}].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help=f"Digits per step [{_D.batch_size}].")
+@click.option("--lr", type=float, default=None, help="Peak learning rate [" + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + "].")
+@click.option("--optimizer", default=_D.optimizer, show_default=True, help="adam or sgd.")
 @click.option("--backend", default="numba", show_default=True, help="Conv/pool kernels: numpy, numba or cuda.")
 @click.option("--data", "data_dir", default=None, metavar="DIR",
               help="Full MNIST IDX files in DIR (default: the 8,000/2,000 shipped digits).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on the first N digits only.")
-@click.option("--augment", type=click.IntRange(min=0), default=None, help="Max random shift in pixels [1].")
+@click.option("--augment", type=click.IntRange(min=0), default=None, help=f"Max random shift in pixels [{_D.augment}].")
 @click.option("--save", "save_path", default=None, metavar="FILE.npz", help="Write a checkpoint at the end.")
 @click.option("--plot", "plot_path", default=None, metavar="FILE.png", help="Plot loss and accuracy (matplotlib).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for init, shuffling and augmentation.")
@@ -27,7 +30,7 @@ def command(model: str, epochs: int | None, batch_size: int | None, lr: float | 
     """Train MODEL (lenet5) and print one line per epoch: loss, held-out accuracy, seconds."""
     from .. import backends, checkpoint
     from ..data import DataError
-    from ..train import MODELS, OPTIMIZERS, TrainConfig, fit, plot_curves
+    from ..train import MODELS, OPTIMIZERS, fit, plot_curves
 
     if model not in MODELS:
         fail(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
