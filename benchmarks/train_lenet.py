@@ -7,8 +7,9 @@ order. Epochs alternate between the two engines; the medians of the epoch times 
 compared. torch runs with torch.set_num_threads(2). Prints seconds per epoch, the ratio
 ours / torch and the process's memory high-water mark (ru_maxrss).
 
-Set OPENBLAS_NUM_THREADS=1 on a small machine: the numba kernels already use every core,
-and a second thread pool in BLAS (the Linear layers' matmuls) only fights with it.
+OPENBLAS_NUM_THREADS defaults to 1 here (set it to override): the numba kernels already
+use every core, and a second thread pool in NumPy's BLAS (the Linear layers' small
+matmuls) only fights with it; on a loaded 2-core machine that costs tens of ms per step.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")          # before NumPy loads BLAS
 
 import numpy as np  # noqa: E402
 

@@ -174,7 +174,13 @@ def main(argv: list[str] | None = None) -> None:
         this library) keeps b = mu b + dx and steps x -= lr b. With a constant lr, v = -lr b, so the
         iterates are identical. For Nesterov the course evaluates the gradient at the look-ahead
         point x + mu v; PyTorch's form tracks that look-ahead point itself as its parameter, so we
-        compare the optimizer's parameter with x + mu v of the course's iteration.""")
+        compare the optimizer's parameter with x + mu v of the course's iteration.
+
+        Two small print matters in the course's summary table: its Adagrad line adds
+        eps/(delta + sqrt(r)) * g to the parameters, without the minus sign that every other line
+        has (as printed it would climb the loss; the report's code has it right, x += -lr * dx /
+        ...), and the slides' Adam code adds 1e-7 in the denominator where PyTorch's default eps is
+        1e-8; we pass eps explicitly to both sides.""")
     n = 25
     pairs = [
         ("SGD: x += -lr dx", "sgd", lambda ps: optim.SGD(ps, lr=0.03), dict(lr=0.03)),

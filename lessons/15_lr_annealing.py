@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     say(f"""A linear softmax classifier on {n_train} digits, trained for {steps} SGD steps on batches of 10
         digits: the gradients are very noisy. We compare a constant high rate (0.5), a constant low
         rate (0.05), and the high rate annealed four ways, reporting the loss on all {n_train} digits at the
-        end: its mean over {len(seeds)} seeds and its spread. The problem is convex, so a lower final loss means closer to
+        end: its mean over {len(seeds)} seeds and its spread. The problem is convex, so a lower final loss
+        means closer to
         the one best answer.""")
     runs = {
         "constant 0.5": (None, 0.5),

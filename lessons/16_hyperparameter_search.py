@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     good_rand = len({lr for (lr, _), a in zip(rand, rand_acc) if a >= good})
     table(["search", "best val acc", "distinct lrs within 0.05 of the best"],
           [["grid", best_grid, good_grid], ["random", best_rand, good_rand]], ".3f")
-    check("random search finds a model at least as good as the grid (within 0.01)", best_rand, at_least=best_grid - 0.01)
+    check("random search finds a model at least as good as the grid (within 0.01)", best_rand,
+          at_least=best_grid - 0.01)
     check("random search maps the good lr region with more distinct values", good_rand, at_least=good_grid + 1)
     say("""The grid's best result depends on whether one of its few lr values happens to land in the
         good band; random search samples that band several times. Practical recipe from the course:
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> None:
             sc = ax.scatter(lr, wd, c=acc, cmap="viridis", vmin=0, vmax=1, s=60, edgecolors="k")
             for v in lr:
                 ax.axvline(v, ymin=0, ymax=0.04, color="r", lw=2)
-            ax.set(xscale="log", yscale="log", xlabel="learning rate", title=f"{name}: {len(set(lr))} distinct lrs")
+            ax.set(xscale="log", yscale="log", xlabel="learning rate", title=f"{name}: {len(set(lr))} distinct lrs",
+                   xlim=(LR_RANGE[0] / 1.5, LR_RANGE[1] * 1.5))
         axes[0].set_ylabel("weight decay")
         fig.colorbar(sc, ax=axes, label="validation accuracy")
         save_figure(opts, fig, "16_grid_vs_random")

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = F.avg_pool2d(xa, 2, 2)
     show("average pool", ap.data[0, 0])
     expected_avg = SLICE.reshape(2, 2, 2, 2).mean(axis=(1, 3))
-    check("average pool = window means", ap.data[0, 0].ravel(), expected_avg.ravel(), tol=1e-6, note="(1+1+5+6)/4 = 3.25, ...")
+    check("average pool = window means", ap.data[0, 0].ravel(), expected_avg.ravel(), tol=1e-6,
+          note="(1+1+5+6)/4 = 3.25, ...")
 
     heading("Where the gradient goes")
     say("""Send a different upstream gradient into each output cell, 1, 2, 3 and 4, and run backward.
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     for (w, c, f_, s), expect in [((28, 6, 2, 2), 14), ((224, 64, 2, 2), 112), ((55, 96, 3, 2), 27),
                                  ((13, 256, 3, 2), 6), ((7, 4, 2, 2), 3)]:
         y = F.max_pool2d(tg.zeros(1, c, w, w), f_, s)
-        rows.append([f"{w}x{w}x{c}", f"{f_}x{f_}", s, f"({w} - {f_})/{s} + 1", f"{y.shape[2]}x{y.shape[3]}x{y.shape[1]}"])
+        rows.append([f"{w}x{w}x{c}", f"{f_}x{f_}", s, f"({w} - {f_})/{s} + 1",
+                     f"{y.shape[2]}x{y.shape[3]}x{y.shape[1]}"])
         check(f"{w}x{w}x{c}, pool {f_}x{f_} stride {s}", (y.shape[1], y.shape[2], y.shape[3]), (c, expect, expect))
     table(["input", "pool", "stride", "formula", "output"], rows)
     say("""The last row needs a remark. The slides summarise 2x2 pooling as ceil(W/2), which for a

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> None:
 
     heading("Training with the library's recipe")
     config = train.TrainConfig(epochs=2, limit=3000) if opts.quick else train.TrainConfig()
-    say(f"""tinygrad_cv.train.fit runs the recipe: {config.optimizer.capitalize()} at lr {config.learning_rate:g}, batches of
+    say(f"""tinygrad_cv.train.fit runs the recipe: {config.optimizer.capitalize()} at lr {config.learning_rate:g},
+        batches of
         {config.batch_size}, a linear warmup then cosine decay of the learning rate, inputs normalised with
         MNIST's mean and standard deviation, random shifts of up to {config.augment} pixel(s). Here: {config.epochs}
         epoch(s) over {config.limit or len(images)} training digits; after every epoch the network is
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     result = train.fit(config, progress=False, log=lambda line: (lines.append(line), print("    " + line)))
     acc = result.history[-1].accuracy
     check("one line per epoch", len(lines), config.epochs)
-    check("last epoch's mean training loss, far below the initial ln 10", result.history[-1].loss, at_most=0.25 * math.log(10))
+    check("last epoch's mean training loss, far below the initial ln 10", result.history[-1].loss,
+          at_most=0.25 * math.log(10))
     if opts.quick:
         check("held-out accuracy after two short epochs", acc, at_least=0.9, note="quick mode: 3,000 digits")
     else:

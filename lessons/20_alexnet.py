@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
                + 13 * 13 * 256 + 6 * 6 * 256 + 4096 + 4096 + 1000)
     check("activation values of one image's forward pass (input + every layer's output)", s.total_memory, by_hand,
           note="ReLUs work in place and are not counted twice")
-    say(f"""One image's activations take {s.total_memory:,} values, {s.total_memory_bytes / 1e6:.1f} MB in float32, a small thing
+    say(f"""One image's activations take {s.total_memory:,} values, {s.total_memory_bytes / 1e6:.1f} MB in float32,
+        a small thing
         next to the {4 * s.total_params / 1e6:.0f} MB of weights.""")
 
     heading("The training recipe, in the library's terms")

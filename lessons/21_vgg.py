@@ -14,8 +14,6 @@ from pathlib import Path
 if not __package__:  # run as a file: make the checkout's `lessons` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np
-
 import tinygrad_cv as tg
 from lessons._lesson import check, heading, plots_wanted, run, save_figure, say, start, table
 
@@ -88,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     heading("The totals")
     weights_sum = sum(printed(w_txt) for *_, w_txt in COURSE)
     say(f"""Parameters. The course's weights add up to {weights_sum:,.0f}; the {sum(r['output_shape'][0]
-        for r in layers if r['params']):,} biases bring the model to {s.total_params:,}. Both round to the course's 138M.""")
+        for r in layers if r['params']):,} biases bring the model to {s.total_params:,}. Both round to the
+        course's 138M.""")
     check("sum of the course's weight lines", weights_sum, PRINTED_TOTAL_PARAMS, rel=0.005, note="course: 138M")
     check("summary total parameters, biases included", s.total_params, 138_357_544)
     line_sum = s.input_memory + sum(h * w * c for _, h, w, c, _, _ in COURSE)
@@ -96,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     everything = s.input_memory + sum(r["memory"] for r in s.rows)
     say(f"""Memory. Here the course disagrees with itself. Adding up its own lines (the input and every
         layer's output) gives {line_sum:,} values exactly, or {printed_sum / 1e6:.1f}M with the printed roundings: about
-        {line_sum / 1e6:.1f}M values, {4 * line_sum / 1e6:.0f} MB in float32. The table's last line prints "24M * 4 bytes ~= 96MB".
+        {line_sum / 1e6:.1f}M values, {4 * line_sum / 1e6:.0f} MB in float32. The table's last line prints
+        "24M * 4 bytes ~= 96MB".
         The summary counts the way the table's lines do and agrees with the line sum, not with the
         printed 24M. Nor does a more generous count explain 24M: if every ReLU also stored a copy of its
         output, the total would be {everything / 1e6:.1f}M. Take the total from the lines (about 15M values,

@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     with tg.no_grad():
         y = naive(x)
         parts = [naive.branch1(x), naive.branch2(x), naive.branch3(x), naive.branch4(x)]
-    say(f"""A real forward pass ({side}x{side} input{' to keep quick mode quick; the depth does not depend on it' if opts.quick else ''})
+    why = ", to keep quick mode quick; the depth does not depend on it" if opts.quick else ""
+    say(f"""A real forward pass ({side}x{side} input{why})
         confirms it, and the output is literally the four branch outputs one after the other along
         the channel axis:""")
     check("real output shape", tuple(y.shape), (1, 672, side, side))
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     three_by_three = b_lines[3]
     say(f"""Here the course's slide and its own lines disagree: it prints "Total: 358M ops", but its six
         lines add up to {sum(b_lines):,}, about 271M. The gap between the printed 358M and the line sum,
-        {(PRINTED_BOTTLENECK - sum(b_lines)) / 1e6:.2f}M, is almost exactly one more copy of the 3x3 line, {three_by_three:,}:
+        {(PRINTED_BOTTLENECK - sum(b_lines)) / 1e6:.2f}M, is almost exactly one more copy of the 3x3 line,
+        {three_by_three:,}:
         271.35M + 86.70M = 358.06M. So the printed total seems to count the 3x3 conv twice. Either way the point stands:
         the bottlenecks cut the work to {sum(b_lines) / sum(n_lines):.0%} of the naive module (or to 42%
         by the printed numbers).""")

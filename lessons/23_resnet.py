@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         upstream gradient: the '+' hands it on unchanged and the zeroed branch adds nothing.""")
     block = BasicBlock(16, 16)
     block.bn2.weight.data[...] = 0.0
-    x = tg.Tensor(np.abs(np.random.default_rng(1).standard_normal((2, 16, 8, 8))).astype(np.float32), requires_grad=True)
+    x = tg.Tensor(np.abs(np.random.default_rng(1).standard_normal((2, 16, 8, 8))).astype(np.float32),
+                  requires_grad=True)
     y = block(x)
     upstream = np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
     y.backward(upstream)

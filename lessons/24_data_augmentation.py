@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
         couple of pixels loses no ink.""")
     check("shift by (2, -1): out[y, x] = in[y - 2, x + 1]", bool(np.array_equal(moved[:, 2:, :-1], batch[:, :-2, 1:])),
           True)
-    check("share of the ink kept by a 2-pixel shift", float(moved.astype(np.int64).sum() / batch.astype(np.int64).sum()),
+    check("share of the ink kept by a 2-pixel shift",
+          float(moved.astype(np.int64).sum() / batch.astype(np.int64).sum()),
           at_least=0.99)
     crop = random_crop(batch, 28, padding=2, rng=rng)
     say("""random_crop pads every image with 2 zero pixels on each side (32x32) and cuts a random 28x28
@@ -74,10 +75,12 @@ def main(argv: list[str] | None = None) -> None:
         course's own warning is about b versus d and 6 versus 9. We will measure this below.""")
 
     heading(f"LeNet-5 on only {n_train} digits, with and without random shifts")
+    recipe_shift = train.TrainConfig().augment
     say(f"""Both models see the same {n_train} training digits for {epochs} epochs with the library's recipe
         (Adam, warmup then cosine). One sees them as they are; the other sees each digit shifted by up to
-        2 pixels in a new random direction every epoch (train.make_loader(augment=2), the recipe's
-        default). We test on {n_test} held-out digits, and on the same digits moved by 3 pixels.""")
+        2 pixels in a new random direction every epoch (train.make_loader(augment=2); the full recipe,
+        trained on all the digits, uses shifts of up to {recipe_shift}). We test on {n_test} held-out digits,
+        and on the same digits moved by 3 pixels.""")
     x_train, y_train = images[:n_train], labels[:n_train]
     plain = fit_small(x_train, y_train, augment=0, epochs=epochs)
     aug = fit_small(x_train, y_train, augment=2, epochs=epochs)

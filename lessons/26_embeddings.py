@@ -108,13 +108,16 @@ def main(argv: list[str] | None = None) -> None:
         metric[name] = (nearest_centroid_accuracy(z, y), separation(z, y))
         rows.append([name, *metric[name]])
     table(["representation", "nearest-centroid acc", "between / within"], rows, ".3f")
-    check("codes, 84-D: nearest centroid", metric["codes, 84-D"][0], at_least=0.85, note="the codes are nearly linearly separable")
-    check("codes, 2-D: nearest centroid well above chance", metric["codes, PCA 2-D"][0], at_least=0.4, note="chance 0.1")
+    check("codes, 84-D: nearest centroid", metric["codes, 84-D"][0], at_least=0.85,
+          note="the codes are nearly linearly separable")
+    check("codes, 2-D: nearest centroid well above chance", metric["codes, PCA 2-D"][0], at_least=0.4,
+          note="chance 0.1")
     check("codes beat pixels in 2-D (nearest centroid)", metric["codes, PCA 2-D"][0],
           at_least=metric["pixels, PCA 2-D"][0] + 0.05)
     check("codes beat pixels in full dimension (nearest centroid)", metric["codes, 84-D"][0],
           at_least=metric["pixels, 784-D"][0])
-    check("codes beat pixels in 2-D (between / within)", metric["codes, PCA 2-D"][1], at_least=metric["pixels, PCA 2-D"][1])
+    check("codes beat pixels in 2-D (between / within)", metric["codes, PCA 2-D"][1],
+          at_least=metric["pixels, PCA 2-D"][1])
     say("""Ten classes cannot all be pulled apart in a flat 2-D projection, so some clusters still overlap
         in the picture; in the full 84-D code space even the crude nearest-centroid rule labels most
         digits correctly, and the network's final linear layer, which is allowed to tilt its

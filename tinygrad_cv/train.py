@@ -4,16 +4,23 @@
     result = fit(TrainConfig(epochs=3))
     result.history[-1].accuracy        # held-out accuracy after the last epoch
 
-The pieces are reusable by lessons: ``load_mnist`` (normalized float32 arrays),
-``make_loader``, ``make_optimizer``, ``make_scheduler``, ``train_epoch`` and
-``evaluate`` (accuracy under no_grad, in eval mode).
+The pieces are reusable by lessons: ``load_mnist`` (uint8 digits), ``prepare``
+(normalized float32), ``make_loader``, ``make_optimizer``, ``make_scheduler``,
+``WeightAverage``, ``train_epoch`` and ``evaluate`` (accuracy under no_grad, in
+eval mode).
 
-The default recipe (LeNet-5, measured on the 8,000 shipped digits, 2 CPU cores):
-Adam, lr 3e-3, batch 64, a linear warmup over the first 100 steps then a cosine
-decay to 0 over the whole run (per batch), inputs normalized with MNIST's mean
-and std, and random shifts of up to 2 pixels. It reaches 97-98% held-out
-accuracy after the first epoch and about 98.5-99% after the default 8 epochs.
-Plain SGD (lr 0.05, momentum 0.9) is available with ``optimizer="sgd"``.
+The default recipe (LeNet-5 on the 8,000 shipped digits, evaluated on the 2,000
+held-out ones): Adam at lr 4e-3, batch 32, a linear warmup over the first 30
+steps then a cosine decay to 0 over the whole run (stepped per batch), inputs
+normalized with MNIST's mean and std, random shifts of up to 1 pixel, and
+evaluation with a running average of the weights (Polyak averaging, decay 0.99),
+which takes the noise of the last steps out of the reported accuracy; the model
+keeps the averaged weights at the end. Measured with seeds 0-4: 97.0-98.2%
+held-out after the first epoch of the default 8-epoch run and 98.8-99.2% at its
+end (about 1 s per epoch on 2 idle cores); 96.4-97.1% when the whole run is one
+epoch (``--epochs 1``). For comparison, torch's LeNet with plain SGD (lr 0.05,
+momentum 0.9, batch 64) gets 92-96% after one epoch; SGD is available here with
+``optimizer="sgd"``.
 """
 from __future__ import annotations
 
@@ -34,11 +41,11 @@ from .tensor import Tensor
 
 __all__ = ["TrainConfig", "EpochStats", "TrainResult", "MODELS", "OPTIMIZERS", "DEFAULT_LR",
            "build_model", "load_mnist", "prepare", "make_loader", "make_optimizer", "make_scheduler",
-           "train_epoch", "evaluate", "fit", "WeightAverage"]
+           "train_epoch", "evaluate", "fit", "WeightAverage", "plot_curves"]
 
 MODELS: dict[str, Callable[[], nn.Module]] = {"lenet5": models.lenet5}
 OPTIMIZERS = ("adam", "sgd")
-DEFAULT_LR = {"adam": 3e-3, "sgd": 0.05}
+DEFAULT_LR = {"adam": 4e-3, "sgd": 0.05}
 WARMUP_STEPS = 30
 
 
@@ -278,12 +285,11 @@ def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] |
 def plot_curves(result: TrainResult, path: str) -> None:
     """Training loss per step and held-out accuracy per epoch, side by side (needs matplotlib)."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure          # no pyplot: no global backend state
     except ImportError:
-        raise RuntimeError("--plot needs matplotlib: pip install matplotlib") from None
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+        raise RuntimeError("plotting needs matplotlib: pip install matplotlib") from None
+    fig = Figure(figsize=(10, 3.8))
+    ax1, ax2 = fig.subplots(1, 2)
     steps = np.arange(1, len(result.step_losses) + 1)
     per_epoch = len(result.step_losses) / max(len(result.history), 1)
     ax1.plot(steps / per_epoch, result.step_losses, lw=0.6, alpha=0.6, label="batch")
@@ -295,4 +301,3 @@ def plot_curves(result: TrainResult, path: str) -> None:
     ax2.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

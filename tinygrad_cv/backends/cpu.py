@@ -123,114 +123,240 @@ def _nchw_to_rows(dy):  # pragma: no cover - compiled
 
 
 # -- direct convolution for stride 1 ------------------------------------------------------
-# Small layers (LeNet's) lose to the data movement of im2col, so they run a direct
-# convolution per sample. Each padded input channel is one flat row of Hp*Wp values;
-# output position (oh, ow) sits at oh*Wp + ow of a "wide" output row, and tap (i, j)
-# of the filter reads the input row shifted by i*Wp + j. The innermost loops are then
-# long contiguous runs that vectorize; the Wp - OW columns past each output row are
-# computed and dropped. Four output (or input) channels share each load.
+# Small and medium layers lose to the data movement of im2col, so they run a direct
+# convolution per sample. Each padded input channel is one flat run of Hp*Wp values (plus
+# a small gap); output position (oh, ow) sits at oh*Wp + ow of a "wide" output run, and
+# tap (c, i, j) of a filter reads the input run shifted by c*plane + i*Wp + j. The
+# Wp - OW columns past each output row are computed and dropped.
+#
+# All the work is one register-blocked inner kernel, _mac4x4: four accumulator runs
+# each take a 4x4 block of weights times four source runs, so every load of a source
+# or accumulator value feeds four fused multiply-adds. The forward pass and the input
+# gradient are the same kernel with different tables of offsets and weights:
+#   forward      acc = 4 output channels,        sources = 4 taps of the padded input
+#   input grad   acc = 4 input channels at tap (i, j) of the padded dx (a scatter),
+#                sources = 4 output channels of dy (laid out with the input's row stride)
+# The weight gradient is the same pairing read the other way, as 4x4 dot products.
 
-_FAST = dict(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
+_FM = {"reassoc", "contract", "nsz", "arcp"}
+_FAST = dict(parallel=True, cache=True, nogil=True, fastmath=_FM)
+_SERIAL = dict(cache=True, nogil=True, fastmath=_FM)
+_VEC = 32  # wide runs are padded to a multiple of this many values (two AVX-512 registers of float32:
+#           the vectorized loops then never fall into their scalar remainder)
+_CHUNK_BYTES = 4096  # a run is processed in chunks of this size, so 4 accumulators stay in L1
 
 
-@njit(cache=True, nogil=True)
-def _pad_rows(x, n, ph, pw, Hp, Wp, tail):  # pragma: no cover - compiled
-    """Sample n of x, zero-padded, one flat row per channel (plus a zero tail for the last taps)."""
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    xp = np.zeros((C, Hp * Wp + tail), x.dtype)
+@njit(**_SERIAL)
+def _pack(a, n, rows, buf, ps, rs, ph, pw):  # pragma: no cover - compiled
+    """buf[rows[c]*ps + (h + ph)*rs + w + pw] = a[n, c, h, w] (buf already zeroed)."""
+    C, H, W = a.shape[1], a.shape[2], a.shape[3]
     for c in range(C):
         for h in range(H):
-            row = (h + ph) * Wp + pw
+            base = rows[c] * ps + (h + ph) * rs + pw
             for w in range(W):
-                xp[c, row + w] = x[n, c, h, w]
-    return xp
+                buf[base + w] = a[n, c, h, w]
+
+
+@njit(**_SERIAL)
+def _mac4x4(acc, ao, src, so, wm, k0, m):  # pragma: no cover - compiled
+    """acc[ao[q] + k] += sum over r of wm[q, r] * src[so[r] + k], for q, r < 4 and k0 <= k < k0 + m."""
+    w00, w01, w02, w03 = wm[0, 0], wm[0, 1], wm[0, 2], wm[0, 3]
+    w10, w11, w12, w13 = wm[1, 0], wm[1, 1], wm[1, 2], wm[1, 3]
+    w20, w21, w22, w23 = wm[2, 0], wm[2, 1], wm[2, 2], wm[2, 3]
+    w30, w31, w32, w33 = wm[3, 0], wm[3, 1], wm[3, 2], wm[3, 3]
+    d0 = acc[ao[0] + k0:ao[0] + k0 + m]
+    d1 = acc[ao[1] + k0:ao[1] + k0 + m]
+    d2 = acc[ao[2] + k0:ao[2] + k0 + m]
+    d3 = acc[ao[3] + k0:ao[3] + k0 + m]
+    x0 = src[so[0] + k0:so[0] + k0 + m]
+    x1 = src[so[1] + k0:so[1] + k0 + m]
+    x2 = src[so[2] + k0:so[2] + k0 + m]
+    x3 = src[so[3] + k0:so[3] + k0 + m]
+    for k in range(m):
+        v0, v1, v2, v3 = x0[k], x1[k], x2[k], x3[k]
+        d0[k] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
+        d1[k] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+        d2[k] += w20 * v0 + w21 * v1 + w22 * v2 + w23 * v3
+        d3[k] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3
+
+
+@njit(**_SERIAL)
+def _dot4x4(a, ao, b, bo, k0, m, out):  # pragma: no cover - compiled
+    """out[q, r] += sum over k0 <= k < k0 + m of a[ao[q] + k] * b[bo[r] + k]."""
+    s00, s01, s02, s03 = out[0, 0], out[0, 1], out[0, 2], out[0, 3]  # (the sums keep out's dtype)
+    s10, s11, s12, s13 = out[1, 0], out[1, 1], out[1, 2], out[1, 3]
+    s20, s21, s22, s23 = out[2, 0], out[2, 1], out[2, 2], out[2, 3]
+    s30, s31, s32, s33 = out[3, 0], out[3, 1], out[3, 2], out[3, 3]
+    a0 = a[ao[0] + k0:ao[0] + k0 + m]
+    a1 = a[ao[1] + k0:ao[1] + k0 + m]
+    a2 = a[ao[2] + k0:ao[2] + k0 + m]
+    a3 = a[ao[3] + k0:ao[3] + k0 + m]
+    b0 = b[bo[0] + k0:bo[0] + k0 + m]
+    b1 = b[bo[1] + k0:bo[1] + k0 + m]
+    b2 = b[bo[2] + k0:bo[2] + k0 + m]
+    b3 = b[bo[3] + k0:bo[3] + k0 + m]
+    for k in range(m):
+        u0, u1, u2, u3 = a0[k], a1[k], a2[k], a3[k]
+        v0, v1, v2, v3 = b0[k], b1[k], b2[k], b3[k]
+        s00 += u0 * v0
+        s01 += u0 * v1
+        s02 += u0 * v2
+        s03 += u0 * v3
+        s10 += u1 * v0
+        s11 += u1 * v1
+        s12 += u1 * v2
+        s13 += u1 * v3
+        s20 += u2 * v0
+        s21 += u2 * v1
+        s22 += u2 * v2
+        s23 += u2 * v3
+        s30 += u3 * v0
+        s31 += u3 * v1
+        s32 += u3 * v2
+        s33 += u3 * v3
+    out[0, 0], out[0, 1], out[0, 2], out[0, 3] = s00, s01, s02, s03
+    out[1, 0], out[1, 1], out[1, 2], out[1, 3] = s10, s11, s12, s13
+    out[2, 0], out[2, 1], out[2, 2], out[2, 3] = s20, s21, s22, s23
+    out[3, 0], out[3, 1], out[3, 2], out[3, 3] = s30, s31, s32, s33
 
 
 @njit(**_FAST)
-def _direct_forward(x, w, b, ph, pw, OH, OW, groups):  # pragma: no cover - compiled
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
-    Og = O // groups
-    Hp, Wp = H + 2 * ph, W + 2 * pw
-    L = (OH - 1) * Wp + OW
-    y = np.empty((N, O, OH, OW), x.dtype)
+def _direct_pass(a, a_rows, a_ps, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
+                 out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias):  # pragma: no cover - compiled
+    """Per sample n: pack a[n] into a flat source buffer, run every (q-block, r-block) job of
+    _mac4x4 over the wide run, and read out[n, c] back from the accumulator buffer."""
+    N = a.shape[0]
+    nq, nr = ao.shape[0], ao.shape[1]
+    out = np.empty((N, out_rows.shape[0], OH, OW), a.dtype)
     for n in prange(N):
-        xp = _pad_rows(x, n, ph, pw, Hp, Wp, kw)
-        acc = np.empty((4, L), x.dtype)
-        a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-        for g in range(groups):
-            end = (g + 1) * Og
-            for o0 in range(g * Og, end, 4):
-                o1, o2, o3 = min(o0 + 1, end - 1), min(o0 + 2, end - 1), min(o0 + 3, end - 1)
-                for k in range(L):
-                    a0[k] = b[o0]
-                    a1[k] = b[o1]
-                    a2[k] = b[o2]
-                    a3[k] = b[o3]
-                for c in range(Cg):
-                    xr = xp[g * Cg + c]
-                    for i in range(kh):
-                        for j in range(kw):
-                            w0, w1, w2, w3 = w[o0, c, i, j], w[o1, c, i, j], w[o2, c, i, j], w[o3, c, i, j]
-                            xs = xr[i * Wp + j:i * Wp + j + L]
-                            for k in range(L):
-                                v = xs[k]
-                                a0[k] += w0 * v
-                                a1[k] += w1 * v
-                                a2[k] += w2 * v
-                                a3[k] += w3 * v
-                for q in range(min(4, end - o0)):
-                    for oh in range(OH):
-                        for ow in range(OW):
-                            y[n, o0 + q, oh, ow] = acc[q, oh * Wp + ow]
-    return y
+        src = np.zeros(a_size, a.dtype)
+        _pack(a, n, a_rows, src, a_ps, a_rs, a_ph, a_pw)
+        acc = np.zeros(acc_size, a.dtype)
+        for qb in range(nq):
+            for k0 in range(0, run, chunk):
+                m = min(chunk, run - k0)
+                for rb in range(nr):
+                    _mac4x4(acc, ao[qb, rb], src, so[qb, rb], wm[qb, rb], k0, m)
+        for c in range(out_rows.shape[0]):
+            base = out_rows[c] * o_ps + o_ph * o_rs + o_pw
+            bc = bias[c]
+            for h in range(OH):
+                for w in range(OW):
+                    out[n, c, h, w] = acc[base + h * o_rs + w] + bc
+    return out
 
 
 @njit(**_FAST)
-def _direct_weight_grad(dy, x, w, ph, pw, groups, chunks):  # pragma: no cover - compiled
-    """dW[o, c, i, j] = sum over n, oh, ow of dy[n, o, oh, ow] x_padded[n, c, oh + i, ow + j],
-    as one partial sum per chunk of the batch (the caller adds them up)."""
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
-    OH, OW = dy.shape[2], dy.shape[3]
-    Og = O // groups
-    Hp, Wp = H + 2 * ph, W + 2 * pw
-    L = (OH - 1) * Wp + OW
-    dw = np.zeros((chunks, O, Cg, kh, kw), x.dtype)
-    zero = np.zeros(1, x.dtype)[0]
+def _direct_weight_grad(x, x_size, dy, dy_rows, dy_size, ph, pw, ps, Wp, ao, so, run, chunk, chunks):  # pragma: no cover - compiled
+    """The forward's jobs read as dot products: g[qb, rb, q, r] = sum over the batch and the wide
+    run of dy_wide[o_q] * x_padded[tap_r], one partial sum per chunk of the batch."""
+    N = x.shape[0]
+    nq, nr = ao.shape[0], ao.shape[1]
+    part = np.zeros((chunks, nq, nr, 4, 4), x.dtype)
+    x_rows = np.arange(x.shape[1])
     for t in prange(chunks):
         for n in range(t * N // chunks, (t + 1) * N // chunks):
-            dyw = np.zeros((O, L), x.dtype)
-            for o in range(O):
-                for oh in range(OH):
-                    for ow in range(OW):
-                        dyw[o, oh * Wp + ow] = dy[n, o, oh, ow]
-            xp = _pad_rows(x, n, ph, pw, Hp, Wp, kw)
-            for g in range(groups):
-                end = (g + 1) * Og
-                for o0 in range(g * Og, end, 4):
-                    o1, o2, o3 = min(o0 + 1, end - 1), min(o0 + 2, end - 1), min(o0 + 3, end - 1)
-                    d0, d1, d2, d3 = dyw[o0], dyw[o1], dyw[o2], dyw[o3]
-                    for c in range(Cg):
-                        xr = xp[g * Cg + c]
-                        for i in range(kh):
-                            for j in range(kw):
-                                xs = xr[i * Wp + j:i * Wp + j + L]
-                                s0 = s1 = s2 = s3 = zero
-                                for k in range(L):
-                                    v = xs[k]
-                                    s0 += d0[k] * v
-                                    s1 += d1[k] * v
-                                    s2 += d2[k] * v
-                                    s3 += d3[k] * v
-                                dw[t, o0, c, i, j] += s0
-                                if o0 + 1 < end:
-                                    dw[t, o1, c, i, j] += s1
-                                if o0 + 2 < end:
-                                    dw[t, o2, c, i, j] += s2
-                                if o0 + 3 < end:
-                                    dw[t, o3, c, i, j] += s3
-    return dw
+            xp = np.zeros(x_size, x.dtype)
+            _pack(x, n, x_rows, xp, ps, Wp, ph, pw)
+            dyw = np.zeros(dy_size, x.dtype)
+            _pack(dy, n, dy_rows, dyw, run, Wp, 0, 0)
+            for qb in range(nq):
+                for k0 in range(0, run, chunk):
+                    m = min(chunk, run - k0)
+                    for rb in range(nr):
+                        _dot4x4(dyw, ao[qb, rb], xp, so[qb, rb], k0, m, part[t, qb, rb])
+    return part
+
+
+def _blocks(n: int) -> int:
+    return -(-n // 4)
+
+
+class _Plan:
+    """Offsets of one stride-1 layer shape for the direct kernels (weights come per call)."""
+
+    def __init__(self, C: int, H: int, W: int, O: int, kh: int, kw: int, ph: int, pw: int, groups: int):
+        Cg, Og = C // groups, O // groups
+        OH, OW = H + 2 * ph - kh + 1, W + 2 * pw - kw + 1
+        Hp, Wp = H + 2 * ph, W + 2 * pw
+        self.Hp, self.Wp, self.OH, self.OW = Hp, Wp, OH, OW
+        self.run = -(-((OH - 1) * Wp + OW) // _VEC) * _VEC  # the wide run, padded
+        self.ps = ps = Hp * Wp + _VEC  # plane stride of padded inputs: the padded run never spills over
+        T, nob, ncb = Cg * kh * kw, _blocks(Og), _blocks(Cg)
+        ntb = _blocks(T)
+        g = np.arange(groups)
+        # output channel o -> its row in an accumulator / dy buffer with groups*nob*4 rows
+        self.o_rows = (g[:, None] * nob * 4 + np.arange(Og)).reshape(-1)
+        self.c_rows = (g[:, None] * ncb * 4 + np.arange(Cg)).reshape(-1)
+        self.n_orows, self.n_crows = groups * nob * 4, groups * ncb * 4
+        # forward jobs: q-block (g, ob), r-block tb; acc rows of `run`, sources = taps of x_padded
+        t = np.arange(ntb * 4)
+        c, i, j = t // (kh * kw), t // kw % kh, t % kw
+        tap = np.where(t < T, c * ps + i * Wp + j, 0)
+        fo = (g[:, None, None] * nob * 4 + np.arange(nob * 4).reshape(nob, 4)[None]) * self.run  # (groups, nob, 4)
+        self.f_ao = np.array(np.broadcast_to(fo[:, :, None, :], (groups, nob, ntb, 4)).reshape(groups * nob, ntb, 4))
+        fs = g[:, None, None] * Cg * ps + tap.reshape(ntb, 4)[None]  # (groups, ntb, 4)
+        self.f_so = np.array(np.broadcast_to(fs[:, None], (groups, nob, ntb, 4)).reshape(groups * nob, ntb, 4))
+        # input-gradient jobs: q-block (g, cb), r-block (tap ij, ob); acc = dx_padded planes
+        ij = np.arange(kh * kw)
+        cr = (g[:, None] * ncb * 4 + np.arange(ncb * 4)) * ps  # (groups, ncb*4)
+        ia = cr.reshape(groups, ncb, 1, 1, 4) + ((ij // kw) * Wp + ij % kw).reshape(1, 1, kh * kw, 1, 1)
+        self.i_ao = np.array(np.broadcast_to(ia, (groups, ncb, kh * kw, nob, 4)).reshape(groups * ncb, kh * kw * nob, 4))
+        isrc = fo.reshape(groups, 1, 1, nob, 4)
+        self.i_so = np.array(np.broadcast_to(isrc, (groups, ncb, kh * kw, nob, 4)).reshape(groups * ncb, kh * kw * nob, 4))
+        self.groups, self.Og, self.Cg, self.nob, self.ncb, self.ntb, self.T = groups, Og, Cg, nob, ncb, ntb, T
+        self.kh, self.kw, self.ph, self.pw, self.C, self.O = kh, kw, ph, pw, C, O
+        self.x_rows = np.arange(C)
+
+    def forward_weights(self, w: np.ndarray) -> np.ndarray:
+        """(groups*nob, ntb, 4, 4): block [q, r] = W[o_q, tap_r]."""
+        wr = np.zeros((self.groups, self.nob * 4, self.ntb * 4), w.dtype)
+        wr[:, :self.Og, :self.T] = w.reshape(self.groups, self.Og, self.T)
+        return _c(wr.reshape(self.groups, self.nob, 4, self.ntb, 4).transpose(0, 1, 3, 2, 4)
+                  .reshape(self.groups * self.nob, self.ntb, 4, 4))
+
+    def input_weights(self, w: np.ndarray) -> np.ndarray:
+        """(groups*ncb, kh*kw*nob, 4, 4): block [q, r] = W[o_r, c_q, i, j]."""
+        k2 = self.kh * self.kw
+        wr = np.zeros((self.groups, self.nob * 4, self.ncb * 4, k2), w.dtype)
+        wr[:, :self.Og, :self.Cg] = w.reshape(self.groups, self.Og, self.Cg, k2)
+        wr = wr.reshape(self.groups, self.nob, 4, self.ncb, 4, k2).transpose(0, 3, 5, 1, 4, 2)
+        return _c(wr.reshape(self.groups * self.ncb, k2 * self.nob, 4, 4))
+
+    def weight_grad(self, part: np.ndarray) -> np.ndarray:
+        """The dot-product blocks back to (O, Cg, kh, kw)."""
+        g = part.reshape(self.groups, self.nob, self.ntb, 4, 4).transpose(0, 1, 3, 2, 4)
+        g = g.reshape(self.groups, self.nob * 4, self.ntb * 4)[:, :self.Og, :self.T]
+        return _c(g).reshape(self.O, self.Cg, self.kh, self.kw)
+
+
+_plans: dict[tuple[int, ...], _Plan] = {}
+
+
+def _plan(C: int, H: int, W: int, O: int, kh: int, kw: int, ph: int, pw: int, groups: int) -> _Plan:
+    key = (C, H, W, O, kh, kw, ph, pw, groups)
+    plan = _plans.get(key)
+    if plan is None:
+        if len(_plans) > 64:
+            _plans.clear()
+        plan = _plans[key] = _Plan(*key)
+    return plan
+
+
+def _chunk(dtype: np.dtype) -> int:
+    return _CHUNK_BYTES // np.dtype(dtype).itemsize
+
+
+def _direct_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, p: _Plan) -> np.ndarray:
+    return _direct_pass(x, p.x_rows, p.ps, p.Wp, p.ph, p.pw, p.C * p.ps, p.f_ao, p.f_so, p.forward_weights(w),
+                        p.run, _chunk(x.dtype), p.n_orows * p.run, p.o_rows, p.run, p.Wp, 0, 0, p.OH, p.OW, b)
+
+
+def _direct_input_grad(dy: np.ndarray, w: np.ndarray, p: _Plan) -> np.ndarray:
+    H, W = p.Hp - 2 * p.ph, p.Wp - 2 * p.pw
+    return _direct_pass(dy, p.o_rows, p.run, p.Wp, 0, 0, p.n_orows * p.run, p.i_ao, p.i_so, p.input_weights(w),
+                        p.run, _chunk(dy.dtype), p.n_crows * p.ps, p.c_rows, p.ps, p.Wp, p.ph, p.pw, H, W,
+                        np.zeros(p.C, dy.dtype))
 
 
 def _use_direct(x: np.ndarray, weight: np.ndarray, stride: IntPair, OH: int, OW: int) -> bool:
@@ -240,7 +366,10 @@ def _use_direct(x: np.ndarray, weight: np.ndarray, stride: IntPair, OH: int, OW:
 
 
 def _c(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a)
+    """C-contiguous and writable: numba compiles a separate kernel for each array layout and for
+    read-only arrays, so everything handed to a kernel is normalised to one kind."""
+    a = np.ascontiguousarray(a)
+    return a if a.flags.writeable else a.copy()
 
 
 def _out_hw(H: int, W: int, k: IntPair, s: IntPair, p: IntPair) -> IntPair:
@@ -263,7 +392,8 @@ def conv2d_forward(
     OH, OW = _out_hw(H, W, (kh, kw), stride, padding)
     b = np.zeros(O, x.dtype) if bias is None else _c(bias.astype(x.dtype, copy=False))
     if _use_direct(x, weight, stride, OH, OW):
-        return _direct_forward(_c(x), _c(weight.astype(x.dtype, copy=False)), b, padding[0], padding[1], OH, OW, groups)
+        plan = _plan(C, H, W, O, kh, kw, padding[0], padding[1], groups)
+        return _direct_forward(_c(x), _c(weight.astype(x.dtype, copy=False)), b, plan)
     cols = _cols(x, (kh, kw), stride, padding, OH, OW)
     Y = np.empty((O, N * OH * OW), x.dtype)
     Og, K = O // groups, Cg * kh * kw
@@ -288,20 +418,19 @@ def conv2d_backward(
     N, C, H, W = x.shape
     O, Cg, kh, kw = weight.shape
     OH, OW = grad_out.shape[2:]
-    if _use_direct(x, weight, stride, OH, OW) and padding[0] < kh and padding[1] < kw:
+    if _use_direct(x, weight, stride, OH, OW):
+        plan = _plan(C, H, W, O, kh, kw, padding[0], padding[1], groups)
         dy = _c(grad_out.astype(x.dtype, copy=False))
         w = _c(weight.astype(x.dtype, copy=False))
         dx = dw = None
         if need_input:
-            # dx is the "full" correlation of dy with the flipped filters, channels swapped
-            # within each group: a stride-1 forward convolution with padding F - 1 - P.
-            Og = O // groups
-            wt = w.reshape(groups, Og, Cg, kh, kw)[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)
-            wt = _c(wt.reshape(C, Og, kh, kw))
-            dx = _direct_forward(dy, wt, np.zeros(C, x.dtype), kh - 1 - padding[0], kw - 1 - padding[1], H, W, groups)
+            dx = _direct_input_grad(dy, w, plan)
         if need_weight:
             chunks = min(N, 2 * numba.get_num_threads())
-            dw = _direct_weight_grad(dy, _c(x), w, padding[0], padding[1], groups, chunks).sum(axis=0)
+            part = _direct_weight_grad(_c(x), C * plan.ps, dy, plan.o_rows, plan.n_orows * plan.run, padding[0],
+                                       padding[1], plan.ps, plan.Wp, plan.f_ao, plan.f_so, plan.run,
+                                       _chunk(x.dtype), chunks)
+            dw = plan.weight_grad(part.sum(axis=0))
         return dx, dw, (dy.sum(axis=(0, 2, 3)) if need_bias else None)
     dY = _nchw_to_rows(_c(grad_out.astype(x.dtype, copy=False)))
     Og, K = O // groups, Cg * kh * kw
@@ -324,13 +453,17 @@ def conv2d_backward(
 
 
 # -- pooling: one (n, c) plane per parallel iteration ---------------------------------------
+# Max and average pooling share one forward and one backward kernel (a flag picks the
+# rule), which halves what a cold cache has to compile.
 
 
 @njit(**_JIT)
-def _max_pool(x, kh, kw, sh, sw, ph, pw, OH, OW):  # pragma: no cover - compiled
+def _pool(x, kh, kw, sh, sw, ph, pw, OH, OW, is_max):  # pragma: no cover - compiled
+    """(y, argmax) for max pooling; (y, empty) for average pooling (padding counts as zeros)."""
     N, C, H, W = x.shape
     y = np.empty((N, C, OH, OW), x.dtype)
-    arg = np.empty((N, C, OH, OW), np.int64)
+    arg = np.empty((N, C, OH, OW) if is_max else (0, 0, 0, 0), np.int64)
+    scale = 1.0 / (kh * kw)
     for t in prange(N * C):
         n = t // C
         c = t % C
@@ -338,93 +471,76 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, OH, OW):  # pragma: no cover - compiled
             h0 = oh * sh - ph
             for ow in range(OW):
                 w0 = ow * sw - pw
-                best = -np.inf
-                where = -1
-                for h in range(max(h0, 0), min(h0 + kh, H)):
-                    for w in range(max(w0, 0), min(w0 + kw, W)):
-                        v = x[n, c, h, w]
-                        if v > best or v != v or where < 0:  # NaN wins, as in PyTorch
-                            best = v
-                            where = h * W + w
-                y[n, c, oh, ow] = best
-                arg[n, c, oh, ow] = where
+                if is_max:
+                    best = -np.inf
+                    where = -1
+                    for h in range(max(h0, 0), min(h0 + kh, H)):
+                        for w in range(max(w0, 0), min(w0 + kw, W)):
+                            v = x[n, c, h, w]
+                            if v > best or v != v or where < 0:  # NaN wins, as in PyTorch
+                                best = v
+                                where = h * W + w
+                    y[n, c, oh, ow] = best
+                    arg[n, c, oh, ow] = where
+                else:
+                    s = 0.0
+                    for h in range(max(h0, 0), min(h0 + kh, H)):
+                        for w in range(max(w0, 0), min(w0 + kw, W)):
+                            s += x[n, c, h, w]
+                    y[n, c, oh, ow] = s * scale
     return y, arg
 
 
 @njit(**_JIT)
-def _max_unpool(dy, arg, H, W):  # pragma: no cover - compiled
+def _unpool(dy, arg, H, W, kh, kw, sh, sw, ph, pw, is_max):  # pragma: no cover - compiled
+    """dx: max pooling routes each gradient to its window's winner (arg); average pooling
+    spreads it evenly, 1/(kh*kw), over the window."""
     N, C, OH, OW = dy.shape
     dx = np.zeros((N, C, H * W), dy.dtype)
+    scale = 1.0 / (kh * kw)
     for t in prange(N * C):
         n = t // C
         c = t % C
         for oh in range(OH):
             for ow in range(OW):
-                dx[n, c, arg[n, c, oh, ow]] += dy[n, c, oh, ow]
+                if is_max:
+                    dx[n, c, arg[n, c, oh, ow]] += dy[n, c, oh, ow]
+                else:
+                    h0 = oh * sh - ph
+                    w0 = ow * sw - pw
+                    g = dy[n, c, oh, ow] * scale
+                    for h in range(max(h0, 0), min(h0 + kh, H)):
+                        for w in range(max(w0, 0), min(w0 + kw, W)):
+                            dx[n, c, h * W + w] += g
     return dx.reshape(N, C, H, W)
 
 
-@njit(**_JIT)
-def _avg_pool(x, kh, kw, sh, sw, ph, pw, OH, OW):  # pragma: no cover - compiled
-    N, C, H, W = x.shape
-    y = np.empty((N, C, OH, OW), x.dtype)
-    scale = 1.0 / (kh * kw)
-    for t in prange(N * C):
-        n = t // C
-        c = t % C
-        for oh in range(OH):
-            h0 = oh * sh - ph
-            for ow in range(OW):
-                w0 = ow * sw - pw
-                s = 0.0
-                for h in range(max(h0, 0), min(h0 + kh, H)):
-                    for w in range(max(w0, 0), min(w0 + kw, W)):
-                        s += x[n, c, h, w]
-                y[n, c, oh, ow] = s * scale
-    return y
-
-
-@njit(**_JIT)
-def _avg_unpool(dy, H, W, kh, kw, sh, sw, ph, pw):  # pragma: no cover - compiled
-    N, C, OH, OW = dy.shape
-    dx = np.zeros((N, C, H, W), dy.dtype)
-    scale = 1.0 / (kh * kw)
-    for t in prange(N * C):
-        n = t // C
-        c = t % C
-        for oh in range(OH):
-            h0 = oh * sh - ph
-            for ow in range(OW):
-                w0 = ow * sw - pw
-                g = dy[n, c, oh, ow] * scale
-                for h in range(max(h0, 0), min(h0 + kh, H)):
-                    for w in range(max(w0, 0), min(w0 + kw, W)):
-                        dx[n, c, h, w] += g
-    return dx
+_NO_ARG = np.empty((0, 0, 0, 0), np.int64)
 
 
 def max_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair, padding: IntPair) -> tuple[np.ndarray, np.ndarray]:
     """(y, argmax): each output the largest value of its window (padding counts as -inf);
     argmax holds its flat index h*W + w within the (n, c) input plane, int64."""
     OH, OW = _out_hw(x.shape[2], x.shape[3], kernel_size, stride, padding)
-    return _max_pool(_c(x), *kernel_size, *stride, *padding, OH, OW)
+    return _pool(_c(x), *kernel_size, *stride, *padding, OH, OW, True)
 
 
 def max_pool2d_backward(
     grad_out: np.ndarray, argmax: np.ndarray, input_shape: tuple[int, ...], kernel_size: IntPair, stride: IntPair, padding: IntPair
 ) -> np.ndarray:
     """dx: each output's gradient goes to the input that won its window (local gradient 1, others 0)."""
-    return _max_unpool(_c(grad_out), _c(argmax), input_shape[2], input_shape[3])
+    return _unpool(_c(grad_out), _c(argmax.astype(np.int64, copy=False)), input_shape[2], input_shape[3],
+                   *kernel_size, *stride, *padding, True)
 
 
 def avg_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair, padding: IntPair) -> np.ndarray:
     """y: the mean of each window, padding counted as zeros (count_include_pad=True)."""
     OH, OW = _out_hw(x.shape[2], x.shape[3], kernel_size, stride, padding)
-    return _avg_pool(_c(x), *kernel_size, *stride, *padding, OH, OW)
+    return _pool(_c(x), *kernel_size, *stride, *padding, OH, OW, False)[0]
 
 
 def avg_pool2d_backward(
     grad_out: np.ndarray, input_shape: tuple[int, ...], kernel_size: IntPair, stride: IntPair, padding: IntPair
 ) -> np.ndarray:
     """dx: each output's gradient spread evenly, 1/(kh*kw), over its window."""
-    return _avg_unpool(_c(grad_out), input_shape[2], input_shape[3], *kernel_size, *stride, *padding)
+    return _unpool(_c(grad_out), _NO_ARG, input_shape[2], input_shape[3], *kernel_size, *stride, *padding, False)

@@ -1,8 +1,6 @@
 """The fully connected layer as one fused op: y = x W^T + b."""
 from __future__ import annotations
 
-import numpy as np
-
 from ...graph import Op
 from ...tensor import Tensor
 
