@@ -14,7 +14,6 @@ import statistics
 import sys
 import time
 
-import numpy as np
 
 import tinygrad_cv as tg
 from tinygrad_cv.data import moons

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
 
     heading("A linear classifier")
     linear = nn.Linear(2, 3)
-    lin_losses = train(linear, x, y, steps=300, lr=0.5, reg=1e-3)
+    train(linear, x, y, steps=300, lr=0.5, reg=1e-3)
     lin_acc = accuracy(linear(tg.Tensor(x)), y)
     say("""Each class gets one straight boundary, so at best it can claim a wedge of the plane; every
         arm winds through all three wedges.""")

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         fig.suptitle("conv1: the six learned 5x5 filters (red +, blue -)")
         save_figure(opts, fig, "19_conv1_filters")
         fig, ax = plt.subplots(figsize=(5, 4.4))
-        im = ax.imshow(np.log1p(conf), cmap="Blues")
+        ax.imshow(np.log1p(conf), cmap="Blues")
         for (i, j), v in np.ndenumerate(conf):
             if v:
                 ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="w" if i == j else "k")

@@ -107,3 +107,14 @@ def test_pools_match_torch(backend, name, k, s, p):
     yt.sum().backward()
     np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(x.grad, xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_conv_course_rule_where_windows_tile_and_torch_floor_elsewhere():
+    import tinygrad_cv.nn.functional as F
+
+    x = tg.Tensor(np.ones((1, 1, 7, 7)))
+    with pytest.raises(ValueError, match=r"3x3 filter with stride 3 does not fit a 7x7 input.*\(7 - 3 \+ 0\)/3 \+ 1 = 2.33"):
+        F.conv2d(x, tg.Tensor(np.ones((1, 1, 3, 3))), stride=3)
+    # padded or subsampling strided convs floor like PyTorch (ResNet's shapes)
+    assert F.conv2d(tg.Tensor(np.ones((1, 1, 56, 56))), tg.Tensor(np.ones((1, 1, 3, 3))), stride=2, padding=1).shape == (1, 1, 28, 28)
+    assert F.conv2d(tg.Tensor(np.ones((1, 1, 7, 7))), tg.Tensor(np.ones((1, 1, 1, 1))), stride=2).shape == (1, 1, 4, 4)

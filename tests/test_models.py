@@ -7,7 +7,8 @@ import pytest
 import tinygrad_cv as tg
 import tinygrad_cv.nn.functional as F
 from tinygrad_cv import nn
-from tinygrad_cv.models import (AdaptiveAvgPool2d, alexnet, inception_module, mobilenet_v1, resnet18, resnet34,
+from tinygrad_cv.nn import AdaptiveAvgPool2d
+from tinygrad_cv.models import (alexnet, inception_module, mobilenet_v1, resnet18, resnet34,
                                 resnet50, skip_init, summary, vgg16, vgg19)
 from tinygrad_cv.models.resnet import Bottleneck
 

@@ -1,5 +1,3 @@
-import math
-
 import pytest
 
 import tinygrad_cv as tg

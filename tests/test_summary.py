@@ -8,7 +8,8 @@ import pytest
 
 import tinygrad_cv as tg
 from tinygrad_cv import backends, nn
-from tinygrad_cv.models import AdaptiveAvgPool2d, lenet5, resnet18, skip_init, summary, vgg16
+from tinygrad_cv.nn import AdaptiveAvgPool2d
+from tinygrad_cv.models import lenet5, resnet18, skip_init, summary, vgg16
 from tinygrad_cv.nn.module import Module
 
 

@@ -316,7 +316,6 @@ def _with_op(label: str, node: Node) -> str:
 
 def _box_label(key: str, members: list[Node], leaving: set[int], ctx: _Ctx) -> str:
     """One collapsed module: its name, how many ops and parameters it holds, its output shape."""
-    ids = {id(n) for n in members}
     n_ops = sum(1 for n in members if n.op is not None)
     params = [n for n in members if ctx.kinds[id(n)] == "param"]
     n_params = sum(int(np.size(n.data)) for n in params)

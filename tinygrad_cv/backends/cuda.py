@@ -48,7 +48,7 @@ def _conv_fwd(x, w, b, y, sh, sw, ph, pw, groups):  # pragma: no cover - device 
     oh = (t // OW) % OH
     o = (t // (OW * OH)) % O
     n = t // (OW * OH * O)
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    H, W = x.shape[2], x.shape[3]
     Cg, kh, kw = w.shape[1], w.shape[2], w.shape[3]
     c0 = (o // (O // groups)) * Cg
     s = b[o]

@@ -4,8 +4,10 @@
 
 for an input of size W, a filter of size F, padding P and stride S. PyTorch
 floors the division; the course says a filter whose stride leaves a remainder
-"does not fit". ``conv_output_size(..., strict=True)`` raises that error; the
-default floors like PyTorch and raises only when the filter does not fit at all.
+"does not fit". ``strict=True`` raises that error everywhere; the default floors
+like PyTorch and raises only when the filter does not fit at all.
+``conv_strictness`` picks the middle ground conv2d uses: the course's rule where
+windows sit side by side on an unpadded input, PyTorch's floor elsewhere.
 """
 from __future__ import annotations
 
@@ -63,15 +65,31 @@ def conv_output_size(w: int, f: int, s: int = 1, p: int = 0, strict: bool = Fals
     return (w - f + 2 * p) // s + 1
 
 
+def conv_strictness(kernel: IntPair, stride: IntPair, padding: IntPair) -> tuple[bool, bool]:
+    """Per axis: does the course's "must fit exactly" rule apply?
+
+    It does where the windows tile an unpadded input (P = 0 and F >= S > 1, as a 3x3
+    filter at stride 3 on a 7x7 input): a remainder there means the last input
+    columns are silently never seen. Padded or strided-subsampling layers (ResNet's
+    3x3 stride-2 pad-1 conv, its 1x1 stride-2 shortcut) keep PyTorch's floor.
+    """
+    return tuple(p == 0 and f >= s > 1 for f, s, p in zip(kernel, stride, padding))  # type: ignore[return-value]
+
+
 def _show(p: IntPair) -> str:
     return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
 
 
-def output_hw(hw: IntPair, kernel: IntPair, stride: IntPair, padding: IntPair, strict: bool = False) -> IntPair:
-    """(OH, OW) of a 2-D convolution or pool over an (H, W) input; errors name all the numbers."""
+def output_hw(hw: IntPair, kernel: IntPair, stride: IntPair, padding: IntPair,
+              strict: bool | tuple[bool, bool] = False) -> IntPair:
+    """(OH, OW) of a 2-D convolution or pool over an (H, W) input; errors name all the numbers.
+
+    ``strict`` (one flag, or one per axis) applies the course's exact-fit rule.
+    """
     for f, s, p in zip(kernel, stride, padding):
         _validate(f, s, p)
-    whys = [_problem(w, f, s, p, strict) for w, f, s, p in zip(hw, kernel, stride, padding)]
+    stricts = strict if isinstance(strict, tuple) else (strict, strict)
+    whys = [_problem(w, f, s, p, st) for w, f, s, p, st in zip(hw, kernel, stride, padding, stricts)]
     if any(whys):
         axes = [f"{name}: {why}" for name, why in zip(("height", "width"), whys) if why]
         if hw[0] == hw[1] and whys[0] == whys[1]:

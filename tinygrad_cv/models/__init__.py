@@ -9,10 +9,10 @@ __all__ = ["LeNet5", "lenet5"]
 from .alexnet import AlexNet, alexnet
 from .inception import InceptionModule, inception_module
 from .mobilenet import MobileNetV1, mobilenet_v1
-from .resnet import AdaptiveAvgPool2d, BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50
+from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50
 from .summary import Summary, skip_init, summary
 from .vgg import VGG, vgg16, vgg19
 
 __all__ += ["AlexNet", "alexnet", "VGG", "vgg16", "vgg19", "ResNet", "BasicBlock", "Bottleneck", "resnet18",
             "resnet34", "resnet50", "MobileNetV1", "mobilenet_v1", "InceptionModule", "inception_module",
-            "AdaptiveAvgPool2d", "Summary", "summary", "skip_init"]
+            "Summary", "summary", "skip_init"]

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from .. import nn
 from ..tensor import Tensor
-from .resnet import AdaptiveAvgPool2d
 
 __all__ = ["AlexNet", "alexnet"]
 
@@ -49,7 +48,7 @@ class AlexNet(nn.Module):
             nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),              # 10 CONV5 -> 13x13x256
             nn.MaxPool2d(3, stride=2),                                 # 12 POOL3 -> 6x6x256
         )
-        self.avgpool = AdaptiveAvgPool2d((6, 6))
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
             nn.Dropout(dropout), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(),   # 1 FC6
             nn.Dropout(dropout), nn.Linear(4096, 4096), nn.ReLU(),          # 4 FC7

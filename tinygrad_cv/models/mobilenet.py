@@ -33,7 +33,7 @@ from collections import OrderedDict
 
 from .. import nn
 from ..tensor import Tensor
-from .resnet import AdaptiveAvgPool2d, init_like_torchvision
+from .resnet import init_like_torchvision
 
 __all__ = ["DepthwiseSeparable", "MobileNetV1", "mobilenet_v1"]
 
@@ -77,7 +77,7 @@ class MobileNetV1(nn.Module):
             layers.append(DepthwiseSeparable(c, width(out), stride))
             c = width(out)
         self.features = nn.Sequential(*layers)
-        self.avgpool = AdaptiveAvgPool2d(1)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, num_classes)
         self.width_mult = width_mult
         init_like_torchvision(self)

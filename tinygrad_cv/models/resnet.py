@@ -1,18 +1,16 @@
 """ResNet-18/34/50 (He et al., 2015) with torchvision's structure and parameter names.
 
-"Stack residual blocks; every residual block has two 3x3 conv layers; periodically
-double the number of filters and downsample spatially using stride 2; an additional
-conv layer at the beginning; no FC layers at the end (only FC 1000 to output
-classes)" -- and for ResNet-50+, the 1x1 "bottleneck" block (1x1 reduce, 3x3, 1x1
-expand by 4), similar in spirit to GoogLeNet.
+A stem conv, then four stages of residual blocks (each stage doubles the filters
+and halves the spatial size with a stride-2 conv), global average pooling and a
+single fully connected layer. ResNet-18/34 use blocks of two 3x3 convs; ResNet-50
+uses the bottleneck block (1x1 to reduce the channels, 3x3, 1x1 to expand them 4x).
 
 Each block computes ``relu(F(x) + x)``: it learns the residual F(x) = H(x) - x, and
 its shortcut carries x (a 1x1 conv with stride 2 plus BN, ``downsample``, where the
 shape changes). Names match torchvision's (``conv1``, ``bn1``, ``layer1.0.conv1``,
 ``layer1.0.downsample.0``, ``fc``), so state_dict keys map 1:1.
 
-This file also holds :class:`AdaptiveAvgPool2d` (global average pooling), used by
-ResNet, VGG, AlexNet and MobileNet; ``tinygrad_cv.nn`` has no adaptive pool.
+Global average pooling before the classifier is nn.AdaptiveAvgPool2d.
 """
 from __future__ import annotations
 
@@ -23,48 +21,9 @@ import numpy as np
 
 from .. import nn
 from ..random import rng
-from ..tensor import Tensor, stack
+from ..tensor import Tensor
 
-__all__ = ["AdaptiveAvgPool2d", "BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50"]
-
-
-class AdaptiveAvgPool2d(nn.Module):
-    """PyTorch's nn.AdaptiveAvgPool2d: average over H, W bins so the output is ``output_size``.
-
-    ``AdaptiveAvgPool2d(1)`` is global average pooling (mean over H and W). Bin i along an
-    axis of size H covers rows floor(i*H/out) .. ceil((i+1)*H/out) - 1, as PyTorch. No
-    parameters; the output size equal to the input size returns the input itself.
-    """
-
-    def __init__(self, output_size: int | Sequence[int]):
-        super().__init__()
-        size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-        if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in size):
-            raise ValueError(f"AdaptiveAvgPool2d: output_size must be a positive int or a pair of them, "
-                             f"got {output_size!r}")
-        self.output_size = (int(size[0]), int(size[1]))
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4:
-            raise ValueError(f"{self!r} expects input of shape (N, C, H, W), got {tuple(x.shape)}")
-        n, c, h, w = x.shape
-        oh, ow = self.output_size
-        if (oh, ow) == (h, w):
-            return x
-        if oh == 1 and ow == 1:
-            return x.mean(axis=(2, 3), keepdims=True)
-        if h % oh == 0 and w % ow == 0:                      # equal bins: one reshape and a mean
-            return x.reshape(n, c, oh, h // oh, ow, w // ow).mean(axis=(3, 5))
-        cells = []
-        for i in range(oh):
-            h0, h1 = (i * h) // oh, -(-((i + 1) * h) // oh)
-            for j in range(ow):
-                w0, w1 = (j * w) // ow, -(-((j + 1) * w) // ow)
-                cells.append(x[:, :, h0:h1, w0:w1].mean(axis=(2, 3)))
-        return stack(cells, dim=2).reshape(n, c, oh, ow)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+__all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50"]
 
 
 def _normal_(t: Tensor, std: float) -> Tensor:
@@ -170,7 +129,7 @@ class ResNet(nn.Module):
         self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
         self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
         self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
-        self.avgpool = AdaptiveAvgPool2d((1, 1))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)
         init_like_torchvision(self)
 

@@ -54,7 +54,7 @@ from ..graph import no_grad
 from ..nn.module import Module
 from ..tensor import Tensor
 from . import resnet
-from .resnet import AdaptiveAvgPool2d
+from ..nn import AdaptiveAvgPool2d
 
 __all__ = ["Summary", "summary", "skip_init", "BYTES_PER_VALUE"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .. import nn
 from ..tensor import Tensor
-from .resnet import AdaptiveAvgPool2d, init_like_torchvision
+from .resnet import init_like_torchvision
 
 __all__ = ["VGG", "CFGS", "make_layers", "vgg16", "vgg19"]
 
@@ -50,7 +50,7 @@ class VGG(nn.Module):
         if num_classes < 1:
             raise ValueError(f"num_classes must be positive, got {num_classes}")
         self.features = features
-        self.avgpool = AdaptiveAvgPool2d((7, 7))
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.classifier = nn.Sequential(
             nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(dropout),
             nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(dropout),

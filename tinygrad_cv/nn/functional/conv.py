@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from ... import backends
-from ...backends.shapes import output_hw, pair
+from ...backends.shapes import conv_strictness, output_hw, pair
 from ...graph import Op
 from ...tensor import Tensor
 
@@ -105,9 +105,10 @@ def conv2d(
 ) -> Tensor:
     """PyTorch's F.conv2d: input (N, C, H, W), weight (O, C/groups, KH, KW), bias (O,).
 
-    Output size per axis (W - F + 2P)/S + 1, floored as in PyTorch; a filter that does
-    not fit at all is a ValueError with the formula (``backends.shapes.conv_output_size``
-    with ``strict=True`` gives the course's stricter rule).
+    Output size per axis (W - F + 2P)/S + 1, floored as in PyTorch, with two errors in
+    the course's words: a filter that does not fit at all, and a filter whose windows
+    tile an unpadded input but leave a remainder (a 3x3 filter at stride 3 on a 7x7
+    input; see ``backends.shapes.conv_strictness``).
     """
     _check_nchw("conv2d", input)
     s, p = pair(stride, "stride"), pair(padding, "padding")
@@ -127,7 +128,7 @@ def conv2d(
     if bias is not None and tuple(bias.shape) != (O,):
         raise ValueError(f"conv2d: bias must have shape ({O},) for weight of shape {tuple(weight.shape)}, got {tuple(bias.shape)}")
     try:
-        output_hw((H, W), (kh, kw), s, p)
+        output_hw((H, W), (kh, kw), s, p, strict=conv_strictness((kh, kw), s, p))
     except ValueError as e:
         raise ValueError(f"conv2d: {e}") from None
     parents = (input, weight) if bias is None else (input, weight, bias)
