@@ -46,9 +46,7 @@ def test_pool_gradcheck(backend, pool, k, s, p):
     assert tg.gradcheck(lambda a: (pool(a, k, s, p) ** 2).sum(), x, raise_exception=True)
 
 
-def test_conv_stride_3_does_not_fit_is_floored_but_empty_output_raises():
-    x = tg.Tensor(np.zeros((1, 1, 7, 7)))
-    assert F.conv2d(x, tg.Tensor(np.zeros((1, 1, 3, 3))), stride=3).shape == (1, 1, 2, 2)
+def test_conv_filter_larger_than_input_raises_with_the_formula():
     with pytest.raises(ValueError, match=r"5x5 filter .* does not fit a 3x3 input: \(W - F \+ 2P\)/S \+ 1"):
         F.conv2d(tg.Tensor(np.zeros((1, 1, 3, 3))), tg.Tensor(np.zeros((1, 1, 5, 5))))
 
@@ -115,6 +113,7 @@ def test_conv_course_rule_where_windows_tile_and_torch_floor_elsewhere():
     x = tg.Tensor(np.ones((1, 1, 7, 7)))
     with pytest.raises(ValueError, match=r"3x3 filter with stride 3 does not fit a 7x7 input.*\(7 - 3 \+ 0\)/3 \+ 1 = 2.33"):
         F.conv2d(x, tg.Tensor(np.ones((1, 1, 3, 3))), stride=3)
-    # padded or subsampling strided convs floor like PyTorch (ResNet's shapes)
+    # everywhere else conv2d floors like PyTorch (ResNet's padded stride-2 convs, 1x1 shortcuts)
     assert F.conv2d(tg.Tensor(np.ones((1, 1, 56, 56))), tg.Tensor(np.ones((1, 1, 3, 3))), stride=2, padding=1).shape == (1, 1, 28, 28)
     assert F.conv2d(tg.Tensor(np.ones((1, 1, 7, 7))), tg.Tensor(np.ones((1, 1, 1, 1))), stride=2).shape == (1, 1, 4, 4)
+    assert F.conv2d(tg.Tensor(np.ones((1, 1, 10, 9))), tg.Tensor(np.ones((1, 1, 3, 2))), stride=(2, 1)).shape == (1, 1, 4, 8)

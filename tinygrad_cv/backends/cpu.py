@@ -143,18 +143,21 @@ _FAST = dict(parallel=True, cache=True, nogil=True, fastmath=_FM)
 _SERIAL = dict(cache=True, nogil=True, fastmath=_FM)
 _VEC = 32  # wide runs are padded to a multiple of this many values (two AVX-512 registers of float32:
 #           the vectorized loops then never fall into their scalar remainder)
+_RUN = 2048  # small layers stack samples until a wide run is about this long
 _CHUNK_BYTES = 4096  # a run is processed in chunks of this size, so 4 accumulators stay in L1
 
 
 @njit(**_SERIAL)
-def _pack(a, n, rows, buf, ps, rs, ph, pw):  # pragma: no cover - compiled
-    """buf[rows[c]*ps + (h + ph)*rs + w + pw] = a[n, c, h, w] (buf already zeroed)."""
-    C, H, W = a.shape[1], a.shape[2], a.shape[3]
-    for c in range(C):
-        for h in range(H):
-            base = rows[c] * ps + (h + ph) * rs + pw
-            for w in range(W):
-                buf[base + w] = a[n, c, h, w]
+def _pack(a, n0, nb, rows, buf, ps, ss, rs, ph, pw):  # pragma: no cover - compiled
+    """buf[rows[c]*ps + s*ss + (h + ph)*rs + w + pw] = a[n0 + s, c, h, w] for the nb samples
+    from n0 (buf already zeroed): the samples stand one above the other in each plane."""
+    N, C, H, W = a.shape
+    for s in range(min(nb, N - n0)):
+        for c in range(C):
+            for h in range(H):
+                base = rows[c] * ps + s * ss + (h + ph) * rs + pw
+                for w in range(W):
+                    buf[base + w] = a[n0 + s, c, h, w]
 
 
 @njit(**_SERIAL)
@@ -221,45 +224,47 @@ def _dot4x4(a, ao, b, bo, k0, m, out):  # pragma: no cover - compiled
 
 
 @njit(**_FAST)
-def _direct_pass(a, a_rows, a_ps, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
+def _direct_pass(a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
                  out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias):  # pragma: no cover - compiled
-    """Per sample n: pack a[n] into a flat source buffer, run every (q-block, r-block) job of
-    _mac4x4 over the wide run, and read out[n, c] back from the accumulator buffer."""
+    """Per block of nb samples: pack them into a flat source buffer, run every (q-block, r-block)
+    job of _mac4x4 over the wide run, and read out[n, c] back from the accumulator buffer."""
     N = a.shape[0]
     nq, nr = ao.shape[0], ao.shape[1]
     out = np.empty((N, out_rows.shape[0], OH, OW), a.dtype)
-    for n in prange(N):
+    for blk in prange((N + nb - 1) // nb):
+        n0 = blk * nb
         src = np.zeros(a_size, a.dtype)
-        _pack(a, n, a_rows, src, a_ps, a_rs, a_ph, a_pw)
+        _pack(a, n0, nb, a_rows, src, a_ps, ss, a_rs, a_ph, a_pw)
         acc = np.zeros(acc_size, a.dtype)
         for qb in range(nq):
             for k0 in range(0, run, chunk):
                 m = min(chunk, run - k0)
                 for rb in range(nr):
                     _mac4x4(acc, ao[qb, rb], src, so[qb, rb], wm[qb, rb], k0, m)
-        for c in range(out_rows.shape[0]):
-            base = out_rows[c] * o_ps + o_ph * o_rs + o_pw
-            bc = bias[c]
-            for h in range(OH):
-                for w in range(OW):
-                    out[n, c, h, w] = acc[base + h * o_rs + w] + bc
+        for s in range(min(nb, N - n0)):
+            for c in range(out_rows.shape[0]):
+                base = out_rows[c] * o_ps + s * ss + o_ph * o_rs + o_pw
+                bc = bias[c]
+                for h in range(OH):
+                    for w in range(OW):
+                        out[n0 + s, c, h, w] = acc[base + h * o_rs + w] + bc
     return out
 
 
 @njit(**_FAST)
-def _direct_weight_grad(x, x_size, dy, dy_rows, dy_size, ph, pw, ps, Wp, ao, so, run, chunk, chunks):  # pragma: no cover - compiled
+def _direct_weight_grad(x, nb, x_size, dy, dy_rows, dy_size, ph, pw, ps, ss, Wp, ao, so, run, chunk, chunks):  # pragma: no cover - compiled
     """The forward's jobs read as dot products: g[qb, rb, q, r] = sum over the batch and the wide
     run of dy_wide[o_q] * x_padded[tap_r], one partial sum per chunk of the batch."""
-    N = x.shape[0]
     nq, nr = ao.shape[0], ao.shape[1]
+    nblk = (x.shape[0] + nb - 1) // nb
     part = np.zeros((chunks, nq, nr, 4, 4), x.dtype)
     x_rows = np.arange(x.shape[1])
     for t in prange(chunks):
-        for n in range(t * N // chunks, (t + 1) * N // chunks):
+        for blk in range(t * nblk // chunks, (t + 1) * nblk // chunks):
             xp = np.zeros(x_size, x.dtype)
-            _pack(x, n, x_rows, xp, ps, Wp, ph, pw)
+            _pack(x, blk * nb, nb, x_rows, xp, ps, ss, Wp, ph, pw)
             dyw = np.zeros(dy_size, x.dtype)
-            _pack(dy, n, dy_rows, dyw, run, Wp, 0, 0)
+            _pack(dy, blk * nb, nb, dy_rows, dyw, run, ss, Wp, 0, 0)
             for qb in range(nq):
                 for k0 in range(0, run, chunk):
                     m = min(chunk, run - k0)
@@ -275,13 +280,16 @@ def _blocks(n: int) -> int:
 class _Plan:
     """Offsets of one stride-1 layer shape for the direct kernels (weights come per call)."""
 
-    def __init__(self, C: int, H: int, W: int, O: int, kh: int, kw: int, ph: int, pw: int, groups: int):
+    def __init__(self, C: int, H: int, W: int, O: int, kh: int, kw: int, ph: int, pw: int, groups: int, nb: int):
         Cg, Og = C // groups, O // groups
         OH, OW = H + 2 * ph - kh + 1, W + 2 * pw - kw + 1
         Hp, Wp = H + 2 * ph, W + 2 * pw
         self.Hp, self.Wp, self.OH, self.OW = Hp, Wp, OH, OW
-        self.run = -(-((OH - 1) * Wp + OW) // _VEC) * _VEC  # the wide run, padded
-        self.ps = ps = Hp * Wp + _VEC  # plane stride of padded inputs: the padded run never spills over
+        # nb samples stand one above the other in every plane (sample stride ss): one long run
+        # per job instead of nb short ones; the rows between the samples are computed and dropped
+        self.nb, self.ss = nb, Hp * Wp
+        self.run = -(-((nb - 1) * Hp * Wp + (OH - 1) * Wp + OW) // _VEC) * _VEC  # the wide run, padded
+        self.ps = ps = nb * Hp * Wp + _VEC  # plane stride of padded inputs: the padded run never spills over
         T, nob, ncb = Cg * kh * kw, _blocks(Og), _blocks(Cg)
         ntb = _blocks(T)
         g = np.arange(groups)
@@ -333,8 +341,12 @@ class _Plan:
 _plans: dict[tuple[int, ...], _Plan] = {}
 
 
-def _plan(C: int, H: int, W: int, O: int, kh: int, kw: int, ph: int, pw: int, groups: int) -> _Plan:
-    key = (C, H, W, O, kh, kw, ph, pw, groups)
+def _plan(N: int, C: int, H: int, W: int, O: int, kh: int, kw: int, ph: int, pw: int, groups: int) -> _Plan:
+    # samples per block: runs of about _RUN values or more, and a whole number of blocks per thread
+    threads = numba.get_num_threads()
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    blocks = -(-max(1, -(-N * Hp * Wp // _RUN)) // threads) * threads
+    key = (C, H, W, O, kh, kw, ph, pw, groups, max(1, -(-N // blocks)))
     plan = _plans.get(key)
     if plan is None:
         if len(_plans) > 64:
@@ -348,13 +360,13 @@ def _chunk(dtype: np.dtype) -> int:
 
 
 def _direct_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, p: _Plan) -> np.ndarray:
-    return _direct_pass(x, p.x_rows, p.ps, p.Wp, p.ph, p.pw, p.C * p.ps, p.f_ao, p.f_so, p.forward_weights(w),
+    return _direct_pass(x, p.nb, p.x_rows, p.ps, p.ss, p.Wp, p.ph, p.pw, p.C * p.ps, p.f_ao, p.f_so, p.forward_weights(w),
                         p.run, _chunk(x.dtype), p.n_orows * p.run, p.o_rows, p.run, p.Wp, 0, 0, p.OH, p.OW, b)
 
 
 def _direct_input_grad(dy: np.ndarray, w: np.ndarray, p: _Plan) -> np.ndarray:
     H, W = p.Hp - 2 * p.ph, p.Wp - 2 * p.pw
-    return _direct_pass(dy, p.o_rows, p.run, p.Wp, 0, 0, p.n_orows * p.run, p.i_ao, p.i_so, p.input_weights(w),
+    return _direct_pass(dy, p.nb, p.o_rows, p.run, p.ss, p.Wp, 0, 0, p.n_orows * p.run, p.i_ao, p.i_so, p.input_weights(w),
                         p.run, _chunk(dy.dtype), p.n_crows * p.ps, p.c_rows, p.ps, p.Wp, p.ph, p.pw, H, W,
                         np.zeros(p.C, dy.dtype))
 
@@ -392,7 +404,7 @@ def conv2d_forward(
     OH, OW = _out_hw(H, W, (kh, kw), stride, padding)
     b = np.zeros(O, x.dtype) if bias is None else _c(bias.astype(x.dtype, copy=False))
     if _use_direct(x, weight, stride, OH, OW):
-        plan = _plan(C, H, W, O, kh, kw, padding[0], padding[1], groups)
+        plan = _plan(N, C, H, W, O, kh, kw, padding[0], padding[1], groups)
         return _direct_forward(_c(x), _c(weight.astype(x.dtype, copy=False)), b, plan)
     cols = _cols(x, (kh, kw), stride, padding, OH, OW)
     Y = np.empty((O, N * OH * OW), x.dtype)
@@ -419,16 +431,16 @@ def conv2d_backward(
     O, Cg, kh, kw = weight.shape
     OH, OW = grad_out.shape[2:]
     if _use_direct(x, weight, stride, OH, OW):
-        plan = _plan(C, H, W, O, kh, kw, padding[0], padding[1], groups)
+        plan = _plan(N, C, H, W, O, kh, kw, padding[0], padding[1], groups)
         dy = _c(grad_out.astype(x.dtype, copy=False))
         w = _c(weight.astype(x.dtype, copy=False))
         dx = dw = None
         if need_input:
             dx = _direct_input_grad(dy, w, plan)
         if need_weight:
-            chunks = min(N, 2 * numba.get_num_threads())
-            part = _direct_weight_grad(_c(x), C * plan.ps, dy, plan.o_rows, plan.n_orows * plan.run, padding[0],
-                                       padding[1], plan.ps, plan.Wp, plan.f_ao, plan.f_so, plan.run,
+            chunks = min(-(-N // plan.nb), 2 * numba.get_num_threads())
+            part = _direct_weight_grad(_c(x), plan.nb, C * plan.ps, dy, plan.o_rows, plan.n_orows * plan.run,
+                                       padding[0], padding[1], plan.ps, plan.ss, plan.Wp, plan.f_ao, plan.f_so, plan.run,
                                        _chunk(x.dtype), chunks)
             dw = plan.weight_grad(part.sum(axis=0))
         return dx, dw, (dy.sum(axis=(0, 2, 3)) if need_bias else None)

@@ -68,12 +68,13 @@ def conv_output_size(w: int, f: int, s: int = 1, p: int = 0, strict: bool = Fals
 def conv_strictness(kernel: IntPair, stride: IntPair, padding: IntPair) -> tuple[bool, bool]:
     """Per axis: does the course's "must fit exactly" rule apply?
 
-    It does where the windows tile an unpadded input (P = 0 and F >= S > 1, as a 3x3
-    filter at stride 3 on a 7x7 input): a remainder there means the last input
-    columns are silently never seen. Padded or strided-subsampling layers (ResNet's
-    3x3 stride-2 pad-1 conv, its 1x1 stride-2 shortcut) keep PyTorch's floor.
+    It does where the windows are meant to tile an unpadded input side by side
+    (P = 0 and S = F > 1, as a 3x3 filter at stride 3 on a 7x7 input): a remainder
+    there means the last input columns are silently never seen. Every other layer
+    (overlapping windows, padding, ResNet's 1x1 stride-2 shortcut) keeps PyTorch's
+    floor, so models written for PyTorch build unchanged.
     """
-    return tuple(p == 0 and f >= s > 1 for f, s, p in zip(kernel, stride, padding))  # type: ignore[return-value]
+    return tuple(p == 0 and f == s > 1 for f, s, p in zip(kernel, stride, padding))  # type: ignore[return-value]
 
 
 def _show(p: IntPair) -> str:
