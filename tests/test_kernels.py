@@ -54,16 +54,17 @@ def test_conv2d_matches_reference(case):
         _close(got, want, dtype)
 
 
-def test_conv2d_large_layer_path():
-    """The BLAS (im2col) path that bigger layers take agrees with the direct path."""
+@pytest.mark.parametrize("stride", [(1, 1), (2, 2)])
+def test_conv2d_larger_layer_both_paths(stride):
+    """A VGG-sized block on the direct path (stride 1) and the im2col + BLAS path (stride 2)."""
+    assert cpu._use_direct(stride) == (stride == (1, 1))
     rng = np.random.default_rng(1)
     x = rng.standard_normal((8, 32, 24, 24)).astype(np.float32)
     w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
-    assert not cpu._use_direct(x, w, (1, 1), 24, 24)
-    y = cpu.conv2d_forward(x, w, None, (1, 1), (1, 1), 1)
-    _close(y, ref.conv2d_forward(x, w, None, (1, 1), (1, 1), 1), np.float32)
+    y = cpu.conv2d_forward(x, w, None, stride, (1, 1), 1)
+    _close(y, ref.conv2d_forward(x, w, None, stride, (1, 1), 1), np.float32)
     dy = rng.standard_normal(y.shape).astype(np.float32)
-    for got, want in zip(cpu.conv2d_backward(dy, x, w, (1, 1), (1, 1), 1), ref.conv2d_backward(dy, x, w, (1, 1), (1, 1), 1)):
+    for got, want in zip(cpu.conv2d_backward(dy, x, w, stride, (1, 1), 1), ref.conv2d_backward(dy, x, w, stride, (1, 1), 1)):
         _close(got, want, np.float32)
 
 
