@@ -78,7 +78,7 @@ def _torch_case(row: dict[str, Any], torch) -> Callable[[], Any]:
 
 
 def _timed(fn: Callable[[], Any]) -> float:
-    time.sleep(0.002)
+    # Calls run back to back, as in a training loop (no idle gap for thread pools to doze off in).
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
