@@ -47,7 +47,8 @@ class Op:
 class Node:
     """A value in a recorded graph: data, grad, the op that made it and its parents."""
 
-    __slots__ = ("data", "grad", "op", "parents", "label", "seq", "requires_grad", "__weakref__")
+    # Each engine adds ``parents`` (the inputs, a tuple) and ``requires_grad``.
+    __slots__ = ("data", "grad", "op", "label", "seq", "__weakref__")
     # Each engine defines: _zero_grad (what an intermediate's grad is reset to),
     # _seed_grad(grad) (the root's starting gradient) and _propagate() (one chain-rule
     # step: add upstream x local into each parent's grad).

@@ -39,7 +39,7 @@ class Tensor(Node):
     ``scope`` is the dotted name of the module whose forward created it ("" if none).
     """
 
-    __slots__ = ("scope",)
+    __slots__ = ("parents", "requires_grad", "scope")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, label: str | None = None):
         self.data = _as_array(data, dtype)
