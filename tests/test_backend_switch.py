@@ -23,10 +23,8 @@ def test_set_backend_and_unknown_name():
     assert tg.get_backend() == "numpy"
 
 
-def test_import_is_fast_and_compiles_nothing():
-    code = ("import sys, time; t = time.perf_counter(); import tinygrad_cv; "
-            "print(time.perf_counter() - t, 'numba' in sys.modules, 'viz' in sys.modules)")
+def test_import_compiles_nothing_and_loads_no_viz():
+    code = "import sys; import tinygrad_cv; print('numba' in sys.modules, 'viz' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out[1] == "False", "importing tinygrad_cv must not import numba"
-    assert out[2] == "False", "the engine must not import viz"
-    assert float(out[0]) < 2.0  # generous; the benchmark reports the real figure
+    assert out[0] == "False", "importing tinygrad_cv must not import numba (kernels compile lazily)"
+    assert out[1] == "False", "the engine must not import viz"

@@ -1,7 +1,6 @@
 """tg.models.summary: the shape pass, its arithmetic conventions, the table and `tgcv summary`."""
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -89,14 +88,11 @@ def test_shape_pass_computes_no_convolution(monkeypatch):
     assert s.rows[-1]["output_shape"] == (10,)
 
 
-def test_vgg16_summary_is_fast_and_leaves_the_model_as_it_was():
+def test_vgg16_summary_leaves_the_model_as_it_was():
     with skip_init():
         model = vgg16()
     model.train()
-    start = time.perf_counter()
     s = summary(model, (3, 224, 224))
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, f"VGG16 shape pass took {elapsed:.2f}s"
     assert s.total_params == 138_357_544
     assert all(m.training for m in model.modules())
     assert Module.__call__.__qualname__ == "Module.__call__"      # the shape hook is gone
