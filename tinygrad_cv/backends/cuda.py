@@ -33,6 +33,16 @@ def ensure_available() -> None:
         )
 
 
+@cuda.jit(device=True)
+def _unravel(t, shape):  # pragma: no cover - device code
+    """The (a, b, c, d) index of flat thread number t in a 4-D array of ``shape``."""
+    d = t % shape[3]
+    c = (t // shape[3]) % shape[2]
+    b = (t // (shape[3] * shape[2])) % shape[1]
+    a = t // (shape[3] * shape[2] * shape[1])
+    return a, b, c, d
+
+
 def _launch(kernel, total: int, *args) -> None:
     blocks = max(1, math.ceil(total / _THREADS))
     kernel[blocks, _THREADS](*args)
@@ -44,10 +54,7 @@ def _conv_fwd(x, w, b, y, sh, sw, ph, pw, groups):  # pragma: no cover - device 
     N, O, OH, OW = y.shape
     if t >= N * O * OH * OW:
         return
-    ow = t % OW
-    oh = (t // OW) % OH
-    o = (t // (OW * OH)) % O
-    n = t // (OW * OH * O)
+    n, o, oh, ow = _unravel(t, y.shape)
     H, W = x.shape[2], x.shape[3]
     Cg, kh, kw = w.shape[1], w.shape[2], w.shape[3]
     c0 = (o // (O // groups)) * Cg
@@ -70,10 +77,7 @@ def _conv_dx(dy, w, dx, sh, sw, ph, pw, groups):  # pragma: no cover - device co
     N, C, H, W = dx.shape
     if t >= N * C * H * W:
         return
-    v = t % W
-    h = (t // W) % H
-    c = (t // (W * H)) % C
-    n = t // (W * H * C)
+    n, c, h, v = _unravel(t, dx.shape)
     O, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
     Cg, kh, kw = w.shape[1], w.shape[2], w.shape[3]
     Og = O // groups
@@ -100,10 +104,7 @@ def _conv_dw(dy, x, dw, sh, sw, ph, pw, groups):  # pragma: no cover - device co
     O, Cg, kh, kw = dw.shape
     if t >= O * Cg * kh * kw:
         return
-    j = t % kw
-    i = (t // kw) % kh
-    c = (t // (kw * kh)) % Cg
-    o = t // (kw * kh * Cg)
+    o, c, i, j = _unravel(t, dw.shape)
     N, OH, OW = dy.shape[0], dy.shape[2], dy.shape[3]
     H, W = x.shape[2], x.shape[3]
     cx = (o // (O // groups)) * Cg + c
@@ -140,10 +141,7 @@ def _pool_fwd(x, y, arg, kh, kw, sh, sw, ph, pw, is_max):  # pragma: no cover - 
     N, C, OH, OW = y.shape
     if t >= N * C * OH * OW:
         return
-    ow = t % OW
-    oh = (t // OW) % OH
-    c = (t // (OW * OH)) % C
-    n = t // (OW * OH * C)
+    n, c, oh, ow = _unravel(t, y.shape)
     H, W = x.shape[2], x.shape[3]
     best = -math.inf
     where = -1
@@ -174,10 +172,7 @@ def _pool_bwd(dy, arg, dx, kh, kw, sh, sw, ph, pw, is_max):  # pragma: no cover 
     N, C, H, W = dx.shape
     if t >= N * C * H * W:
         return
-    v = t % W
-    h = (t // W) % H
-    c = (t // (W * H)) % C
-    n = t // (W * H * C)
+    n, c, h, v = _unravel(t, dx.shape)
     OH, OW = dy.shape[2], dy.shape[3]
     s = 0.0
     for i in range(kh):
