@@ -16,9 +16,9 @@ The course's listing, for a 227x227x3 input (output size (W - F + 2P)/S + 1)::
     [4096]      FC7: 4096 neurons
     [1000]      FC8: 1000 neurons (class scores)
 
-ReLU after every conv and FC (AlexNet's "first use of ReLU"), dropout 0.5 before FC6 and
-FC7. The NORM layers (local response normalization, "not common anymore") have no
-parameters and do not change the shape; they are left out. The original was split over
+A ReLU follows every conv and FC layer (AlexNet was the first famous net to use it), and
+dropout 0.5 comes before FC6 and FC7. The NORM layers (local response normalization,
+since fallen out of use) have no parameters and keep the shape, so they are left out. The original was split over
 two GPUs (two towers); this is the single-tower version the course draws. Layout and
 indices as torchvision's AlexNet (``features.0`` is CONV1, ``classifier.1`` FC6), with its
 ``avgpool`` to 6x6 (the identity for a 227x227 input).

@@ -1,14 +1,14 @@
 """GoogLeNet's inception module (Szegedy et al., 2014), naive and with 1x1 bottlenecks.
 
-"Apply parallel filter operations on the input from previous layer: multiple receptive
-field sizes for convolution (1x1, 3x3, 5x5) and a pooling operation (3x3); concatenate
-all filter outputs together depth-wise." The course's example, on a 28x28x256 input with
-128 1x1, 192 3x3 and 96 5x5 filters::
+The module runs several branches side by side on the same input (1x1, 3x3 and 5x5
+convolutions, so three receptive-field sizes, plus a 3x3 max pool) and stacks their
+outputs along the channel axis. The course's example, on a 28x28x256 input with 128 1x1,
+192 3x3 and 96 5x5 filters::
 
     naive:       depth 128 + 192 + 96 + 256 = 672 (the pool passes its 256 channels through)
     conv MACs:   28*28*128*1*1*256 + 28*28*192*3*3*256 + 28*28*96*5*5*256 = 854,196,224 ("854M ops")
 
-With "1x1 conv, 64 filter" bottlenecks before the 3x3 and 5x5 convs and after the pool
+With 64-filter 1x1 bottlenecks before the 3x3 and 5x5 convs and after the pool
 (``reduce3x3=64, reduce5x5=64, pool_proj=64``) the depth is 128 + 192 + 96 + 64 = 480 and
 the conv MACs are 271,351,808 -- the slide's lines sum to that, although it prints
 "Total: 358M ops".

@@ -1,8 +1,9 @@
 """VGG16 and VGG19 (Simonyan & Zisserman, 2014) with torchvision's structure and names.
 
-"Small filters, deeper networks": only 3x3 conv at stride 1, pad 1, and 2x2 max pool at
-stride 2. A stack of three 3x3 convs has the receptive field of one 7x7 conv, with more
-non-linearities and fewer parameters (3 * 3^2 C^2 vs 7^2 C^2 for C channels per layer).
+VGG's idea is depth built from the smallest useful filter: every conv is 3x3 with stride
+1 and padding 1, every pool 2x2 with stride 2. Three stacked 3x3 convs see as far as one
+7x7 conv, yet they apply three ReLUs instead of one and hold fewer weights
+(3 * 3^2 C^2 against 7^2 C^2 with C channels in and out).
 Most memory is in the early convs, most parameters in the late FCs.
 
 Init as torchvision for the convs (He normal, fan_out); the FC layers keep PyTorch's
