@@ -1,4 +1,4 @@
-"""Dropout layer: active in train(), the identity in eval()."""
+"""Dropout layer: active in training mode, the identity in evaluation mode."""
 from __future__ import annotations
 
 from .. import functional as F
