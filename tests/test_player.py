@@ -120,6 +120,12 @@ def test_player_shows_frames_and_steps_with_keys(browser, tmp_path):
     assert browser.js(visible) == "frame-2"
     assert "q = x + y = -2 + 5 = 3" in browser.js("document.querySelector('#frame-2 .caption').textContent")
     assert browser.js("document.getElementById('slider').value") == "1"
+    caption1 = browser.js("document.querySelector('#frame-1 .caption').textContent")
+    assert "Enter" in caption1                             # the caption's promise is kept:
+    browser.key("Enter", 13)
+    assert wait_for(lambda: browser.js(counter) == "3 / 8")
+    browser.key("b", 66)
+    assert wait_for(lambda: browser.js(counter) == "2 / 8")
 
     shot = tmp_path / "player.png"
     shot.write_bytes(base64.b64decode(browser.send("Page.captureScreenshot", {"format": "png"})["data"]))

@@ -126,7 +126,15 @@ def test_table_text():
     assert "(input)" in text and "features.0" in text and "Conv2d" in text
     assert f"Total params: {s.total_params:,}" in text and f"Total MACs:   {s.total_macs:,}" in text
     assert f"Total memory: {s.total_memory:,} values" in text
-    assert repr(s).startswith("Summary(LeNet5")
+    assert repr(s) == text                                  # a notebook shows the table, as torchinfo does
+    assert s._repr_html_() == f"<pre>{text.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}</pre>"
+
+
+def test_batch_dimension_is_refused_with_the_shape_to_pass():
+    with pytest.raises(ValueError, match=r"seems to include the batch.*\(3, 224, 224\)"):
+        summary(vgg16(), (1, 3, 224, 224))
+    with pytest.raises(ValueError, match=r"expects input of shape \(N, 1, 28, 28\), got \(1, 3, 28, 28\)"):
+        summary(lenet5(), (3, 28, 28))
 
 
 def test_skip_init_restores_the_initialisers():

@@ -53,7 +53,7 @@ PLAYER = """<!doctype html>
   <button id="next" title="next (Right arrow)">next &#9654;</button>
   <input id="slider" type="range" min="0" max="{last}" value="0" step="1" aria-label="frame">
   <span id="counter">1 / {count}</span>
-  <span class="hint">&larr; &rarr; step, Space play, Home/End</span>
+  <span class="hint">Enter or &rarr; next, b or &larr; back, Space play, Home/End</span>
 </div>
 <main id="stage">
 {frames}
@@ -89,7 +89,8 @@ PLAYER = """<!doctype html>
   playButton.addEventListener("click", function () {{ if (timer === null) play(); else pause(); }});
   slider.addEventListener("input", function () {{ pause(); show(parseInt(slider.value, 10)); }});
   document.addEventListener("keydown", function (e) {{
-    var keys = {{ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1}};
+    var keys = {{ArrowRight: 1, ArrowDown: 1, Enter: 1, ArrowLeft: -1, ArrowUp: -1, b: -1, Backspace: -1}};
+    if (e.key === "Enter" && e.target.tagName === "BUTTON") return;   // a focused button takes its own Enter
     if (e.key in keys) {{ e.preventDefault(); pause(); show(current + keys[e.key]); }}
     else if (e.key === " ") {{ e.preventDefault(); if (timer === null) play(); else pause(); }}
     else if (e.key === "Home") {{ e.preventDefault(); pause(); show(0); }}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import IO, Any
 
 import click
@@ -23,7 +24,7 @@ def use_color(stream: IO[str] | None = None) -> bool:
     """Colour when ``stream`` (stdout by default) is a terminal and NO_COLOR is unset (https://no-color.org)."""
     if os.environ.get("NO_COLOR", "") != "":
         return False
-    stream = stream if stream is not None else click.get_text_stream("stdout")
+    stream = stream if stream is not None else sys.stdout
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):

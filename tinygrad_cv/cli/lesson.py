@@ -51,9 +51,11 @@ def title(path: Path) -> str:
 
 
 def resolve(name: str, known: list[str]) -> str:
-    """The lesson id meant by ``name``: the id, the name without its number, or a unique prefix of either."""
+    """The lesson id meant by ``name``: the id, its number (``6`` or ``06``), the name without its
+    number, or a unique prefix of either."""
     bare = {k: k.split("_", 1)[1] for k in known}
-    for matches in ([k for k in known if k == name], [k for k in known if bare[k] == name],
+    number = [k for k in known if name.isdigit() and int(k.split("_", 1)[0]) == int(name)]
+    for matches in ([k for k in known if k == name], number, [k for k in known if bare[k] == name],
                     [k for k in known if k.startswith(name) or bare[k].startswith(name)]):
         if len(matches) == 1:
             return matches[0]
@@ -76,12 +78,12 @@ def list_lessons() -> None:
         click.echo(f"{key.ljust(width)}  {title(path)}")
 
 
-@command.command(name="run")
+@command.command(name="run", short_help="Run one lesson, by id, number or topic: 01_knn, 1, knn.")
 @click.argument("name")
 @click.option("--quick", is_flag=True, help="Smaller data and fewer steps: seconds, not minutes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for the lesson's figures.")
 def run_lesson(name: str, quick: bool, out: Path | None) -> None:
-    """Run lesson NAME (e.g. 01_knn, 01, or knn)."""
+    """Run lesson NAME, given by its id, its number or its topic: 01_knn, 1, 01 or knn."""
     found = discover()
     try:
         key = resolve(name, list(found))

@@ -1,23 +1,32 @@
 """``tgcv step``: step through the forward and backward pass of an expression, one node at a time."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from . import fail
 
-KEYS = "Enter next, b back, set x=3 change an input, q quit"
+
+
+def key_hint(stepper) -> str:
+    """The keys, with a ``set`` example that names one of this expression's own inputs."""
+    inputs = [n for n in stepper.graph.leaves if n.label and n.requires_grad]
+    example = f"set {inputs[0].label}=3 change an input, " if inputs else ""
+    return f"Enter next, b back, {example}q quit"
 
 
 @click.command("step")
 @click.option("--expr", "source", required=True, help='The expression, e.g. "(x + y) * z".')
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="An input's value (repeat).")
-@click.option("--interactive/--no-interactive", default=True, show_default=True,
-              help="Wait for a key between steps, or print the whole transcript.")
+@click.option("--interactive/--no-interactive", default=None,
+              help="Wait for a key between steps, or print the whole transcript. "
+                   "Interactive unless --frames is given.")
 @click.option("--frames", "frames_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write one SVG per step and an index.html player to this folder.")
-def command(source: str, assignments: tuple[str, ...], interactive: bool, frames_dir: Path | None) -> None:
+def command(source: str, assignments: tuple[str, ...], interactive: bool | None,
+            frames_dir: Path | None) -> None:
     """Step through backprop: values forward, then upstream x local = downstream, edge by edge.
 
     \b
@@ -52,17 +61,19 @@ def command(source: str, assignments: tuple[str, ...], interactive: bool, frames
             fail(f"cannot write frames to {frames_dir}: {e.strerror or e}")
             return
         out(f"wrote {len(stepper.events) + 1} frames and {index}")
+        if interactive is None:          # the frames were the job: no prompt unless asked for
+            return
 
     out(f"{expr.root.label} = {expr.source}")
     out(format_inputs(stepper, color))
-    if not interactive:
+    if interactive is False:
         for event in stepper:
             out(format_event(event, color))
         out(format_gradients(stepper, color))
         return
 
-    out(f"keys: {KEYS}")
-    stdin = click.get_text_stream("stdin")
+    out(f"keys: {key_hint(stepper)}")
+    stdin = sys.stdin
     while True:
         out(f"{format_position(stepper, color)} > ", nl=False)
         line = stdin.readline()
@@ -100,6 +111,6 @@ def command(source: str, assignments: tuple[str, ...], interactive: bool, frames
             if stepper.current is not None:
                 out("now at: " + format_event(stepper.current, color))
         elif cmd in ("h", "help", "?"):
-            out(f"keys: {KEYS}")
+            out(f"keys: {key_hint(stepper)}")
         else:
-            out(f"unknown command {cmd!r}; keys: {KEYS}")
+            out(f"unknown command {cmd!r}; keys: {key_hint(stepper)}")

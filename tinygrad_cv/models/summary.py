@@ -214,8 +214,13 @@ class Summary:
         return self.table()
 
     def __repr__(self) -> str:
-        return (f"Summary({self.model_name}, input={self.input_shape}, layers={len(self.rows)}, "
-                f"params={self.total_params:,}, macs={self.total_macs:,}, memory={self.total_memory:,})")
+        # The table, as torchinfo shows it: the last line of a notebook cell displays it.
+        return self.table()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self.table())}</pre>"
 
 
 # -- the shape pass -----------------------------------------------------------------------------------
@@ -242,6 +247,20 @@ def summary(model: Module, input_shape: Sequence[int]) -> Summary:
     if not isinstance(model, Module):
         raise TypeError(f"summary() takes a tinygrad_cv.nn.Module, got {type(model).__name__}")
     shape = _check_input_shape(input_shape)
+    try:
+        return _shape_pass(model, shape)
+    except ValueError as e:
+        if len(shape) < 2 or shape[0] != 1:
+            raise
+        try:
+            _shape_pass(model, shape[1:])
+        except ValueError:
+            raise e from None
+        raise ValueError(f"summary: input_shape {shape} seems to include the batch; give one example's "
+                         f"shape, {shape[1:]} (the summary counts per example)") from None
+
+
+def _shape_pass(model: Module, shape: Shape) -> Summary:
     names = {id(m): name for name, m in model.named_modules()}
     rows: list[dict[str, Any]] = []
     seen: set[int] = set()
