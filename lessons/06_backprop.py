@@ -18,10 +18,11 @@ if not __package__:  # run as a file: make the checkout's `lessons` package impo
 import tinygrad_cv as tg
 from lessons._lesson import check, heading, run, save_graph, say, start, table
 from tinygrad_cv.step import Stepper
+from viz.format import describe
 
 
 def naive_backward(root: tg.Value, order: list[tg.Value]) -> None:
-    """Apply each node's op.backward once, in the given order, as a careless implementation would.
+    """Apply each node's chain-rule step once, in the given order, as a careless implementation would.
 
     Gradients are pushed from a node to its parents as soon as the node is visited;
     if a node is visited before every one of its children has pushed into it, the
@@ -33,9 +34,9 @@ def naive_backward(root: tg.Value, order: list[tg.Value]) -> None:
     for node in order:
         if node.op is None:
             continue
-        downstream = node.op.backward(node.grad, *[p.data for p in node.parents], node.data)
-        for parent, g in zip(node.parents, downstream):
-            parent.grad += g
+        local = node.op.local(*[p.data for p in node.parents], node.data)
+        for parent, d in zip(node.parents, local):
+            parent.grad += node.grad * d                # upstream x local = downstream
 
 
 def depth_first_from_root(root: tg.Value) -> list[tg.Value]:
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         then one backward step per edge shows upstream x local = downstream.""")
     stepper = Stepper(f)
     for event in stepper:
-        print("   " + event.describe().replace("\n", "\n   "))
+        print("   " + describe(event).replace("\n", "\n   "))
     check("Stepper's gradients agree with backward()", stepper.gradients, {"x": -4.0, "y": -4.0, "z": 3.0})
     stepper.set("x", 3.0)
     check("after set x = 3, replayed f", stepper.values["f"], -32.0, tol=1e-12, note="(3 + 5) * (-4)")

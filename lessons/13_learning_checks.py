@@ -21,20 +21,22 @@ import tinygrad_cv as tg
 import tinygrad_cv.nn.functional as F
 from lessons._lesson import accuracy, check, digits, heading, plots_wanted, run, save_figure, say, start, table
 from tinygrad_cv import nn, optim
-from tinygrad_cv.graph import Op
 from tinygrad_cv.gradcheck import GradcheckError
 
 
-class BuggySigmoid(Op):
+class BuggySigmoid(tg.autograd.Function):
     """A sigmoid whose backward forgot the (1 - sigma) factor: the kind of slip gradcheck exists for."""
 
-    name = "buggy_sigmoid"
+    @staticmethod
+    def forward(ctx, a):
+        out = 1 / (1 + (-a).exp())
+        ctx.save_for_backward(out)
+        return out
 
-    def forward(self, a):
-        return 1 / (1 + np.exp(-a))
-
-    def backward(self, up, a, out):
-        return (up * out,)                       # should be up * out * (1 - out)
+    @staticmethod
+    def backward(ctx, up):
+        (out,) = ctx.saved_tensors
+        return up * out                          # should be up * out * (1 - out)
 
 
 def mlp() -> nn.Sequential:
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         (1 - sigma) factor. The forward pass is right, so the loss looks fine; only the check sees it.""")
     z = tg.Tensor(rng.standard_normal(5), requires_grad=True, dtype=np.float64)
     try:
-        tg.gradcheck(lambda t: apply_and_sum(BuggySigmoid(), t), z, raise_exception=True)
+        tg.gradcheck(lambda t: BuggySigmoid.apply(t).sum(), z, raise_exception=True)
         caught = ""
     except GradcheckError as e:
         caught = str(e)
@@ -156,11 +158,6 @@ def main(argv: list[str] | None = None) -> None:
         ax.plot([r[0] for r in rows], [r[1] for r in rows], "o-")
         ax.set(xlabel="step", ylabel="loss on 20 digits", yscale="log", title="overfitting a tiny subset")
         save_figure(opts, fig, "13_overfit_tiny")
-
-
-def apply_and_sum(op: Op, t: tg.Tensor) -> tg.Tensor:
-    """Apply a custom op to t and sum the result (a scalar for gradcheck)."""
-    return tg.Tensor.apply(op, t).sum()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import pytest
 
 import tinygrad_cv as tg
 from tinygrad_cv.graph import name_scope
-from tinygrad_cv.step import BackwardStep, ForwardStep, SeedStep, Stepper, summarize
+from tinygrad_cv.step import BackwardStep, ForwardStep, SeedStep, Stepper
+from viz.format import describe, summarize
 
 
 def course_example():
@@ -44,7 +45,7 @@ def test_course_example_forward_then_backward():
 def test_describe_reads_like_the_course():
     *_, f = course_example()
     s = Stepper(f)
-    text = [e.describe() for e in s.events]
+    text = [describe(e) for e in s.events]
     assert text[0] == "forward 1/2  q = x + y = -2 + 5 = 3"
     assert text[1] == "forward 2/2  f = q * z = 3 * (-4) = -12"
     assert "df/df = 1" in text[2]
@@ -57,8 +58,14 @@ def test_final_gradients_equal_engine_backward():
     c = (a * b + a.exp()).tanh() / (b ** 2 + 1) - a.sigmoid().max(b.relu()) + a.leaky_relu(0.1) * b.elu()
     s = Stepper(c)
     c.backward()
+    constants = [n for n in s.graph.nodes if not n.requires_grad]
+    assert [n.data for n in constants] == [1.0]                # the 1 in b**2 + 1
     for n in s.graph.nodes:
-        assert s.gradient(n) == pytest.approx(n.grad, abs=1e-15), s.name(n)
+        if n.requires_grad:
+            assert s.gradient(n) == pytest.approx(n.grad, abs=1e-15), s.name(n)
+        else:
+            assert s.gradient(n) is None and n.grad == 0.0     # a constant takes no gradient
+    assert not any(e.parent in constants for e in s.events if isinstance(e, BackwardStep))
 
 
 def test_reused_node_accumulates():
@@ -69,7 +76,7 @@ def test_reused_node_accumulates():
     edges = [e for e in s.events if isinstance(e, BackwardStep)]
     assert [(e.parent_name, e.slot, e.previous, e.downstream, e.accumulated) for e in edges] == [
         ("a", 0, None, 1.0, 1.0), ("a", 1, 1.0, 1.0, 2.0)]
-    assert "a.grad = 1 + 1 = 2" in edges[1].describe()
+    assert "a.grad = 1 + 1 = 2" in describe(edges[1])
     b.backward()
     assert a.grad == s.gradients["a"] == 2.0
 
@@ -137,7 +144,7 @@ def test_tensor_graph_stepper_matches_backward():
     # b's downstream comes back in the broadcast shape and is summed to (4,)
     eb = next(e for e in bw if e.parent is b)
     assert eb.downstream.shape == (2, 4) and eb.accumulated.shape == (4,)
-    assert "summed over the broadcast axes" in eb.describe()
+    assert "summed over the broadcast axes" in describe(eb)
     # h * h: two contributions
     eh = [e for e in bw if e.child.op.name == "mul"]
     assert len(eh) == 2 and eh[1].previous is not None

@@ -60,17 +60,23 @@ def test_every_tensor_op_passes_gradcheck(name, fn, shapes):
 def test_gradcheck_reports_worst_element_on_a_wrong_gradient(capsys):
     from tinygrad_cv.graph import Op
 
-    class WrongSquare(Op):
-        name = "wrong_square"
-        def forward(self, a): return a * a
-        def backward(self, up, a, out): return (up * a,)  # should be 2a
+    class WrongSquare(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, up):
+            (a,) = ctx.saved_tensors
+            return up * a                                   # should be 2a
 
     x = t64([1.0, 2.0, 3.0])
-    assert tg.gradcheck(lambda x: Tensor.apply(WrongSquare(), x), x) is False
+    assert tg.gradcheck(lambda x: WrongSquare.apply(x), x) is False
     err = capsys.readouterr().err
     assert "worst element" in err and "[2]" in err and "numeric" in err
     with pytest.raises(tg.gradcheck.__globals__["GradcheckError"]):
-        tg.gradcheck(lambda x: Tensor.apply(WrongSquare(), x), x, raise_exception=True)
+        tg.gradcheck(lambda x: WrongSquare.apply(x), x, raise_exception=True)
 
 
 def test_reused_tensor_accumulates_and_second_backward_is_stable():

@@ -20,7 +20,7 @@ from .tensor import Tensor, cat, ones, rand, randn, stack, zeros
 
 __version__ = "0.1.0"
 
-_LAZY = ("nn", "optim", "data", "models", "checkpoint")
+_LAZY = ("nn", "optim", "data", "models", "checkpoint", "autograd")
 
 
 def __getattr__(name: str) -> Any:

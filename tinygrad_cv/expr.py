@@ -25,7 +25,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from .scalar import Value
+from .scalar import Constant, Value
 
 MAX_LENGTH = 2000
 FUNCTIONS = ("exp", "log", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "max")
@@ -94,7 +94,7 @@ class _Builder:
         return None
 
     def constant(self, v: float) -> Value:
-        return Value(v, label=f"{v:g}")
+        return Constant(v, label=f"{v:g}")
 
     def record(self, out: Value) -> Value:
         self.made.append(out)

@@ -1,10 +1,12 @@
 """The node machinery shared by the scalar and the tensor engine.
 
 Every result of an operation is a :class:`Node` that remembers the :class:`Op`
-that made it and its parents. ``Node.backward`` walks the recorded graph in
+that made it and its parents. :func:`backward_edges` walks the recorded graph in
 reverse topological order and applies the chain rule edge by edge:
 
     downstream gradient = upstream gradient x local derivative
+
+``Node.backward`` and the Stepper both run that one walk.
 
 Nodes are numbered as they are created. A node's parents always exist before
 the node itself, so sorting the nodes reachable from a root by that number is a
@@ -16,7 +18,7 @@ from __future__ import annotations
 import itertools
 from contextlib import contextmanager
 from operator import attrgetter
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 _next_seq = itertools.count().__next__
 _by_seq = attrgetter("seq")
@@ -27,31 +29,79 @@ _scopes: list[str] = []
 class Op:
     """One kind of recorded operation; subclasses keep forward and backward side by side.
 
-    ``forward(*parent_data)`` computes the node's data from its parents' data.
-    ``backward(upstream, *parent_data, out)`` returns one downstream gradient per
-    parent (``None`` where a parent needs none). Attributes of the operation (an
-    exponent, a stride) live on the instance.
+    The local derivative of the output with respect to each input is given as data, so
+    that the stepper and the diagrams can write it out the way the course does:
+    ``inputs`` names the inputs, ``formula`` writes the output with those names, and
+    ``derivatives`` holds d(output)/d(input) for each input, in the same names::
+
+        Mul:  inputs ("a", "b"), formula "a*b", derivatives ("b", "a")      # mul swaps
+
+    An op with no ``formula`` (a fused op: conv, a loss) gives each derivative as a short
+    sentence instead. Attributes of the operation (an exponent, a stride) live on the
+    instance; what one call leaves for its backward lives in that call's :class:`Context`.
     """
 
     name = "op"
     symbol: str | None = None
+    inputs: tuple[str, ...] = ("a", "b")
+    formula: str | None = None
+    derivatives: tuple[str, ...] = ()
 
-    def local_rule(self) -> str:
-        """The local derivative in the course's words, for the stepper and the diagrams."""
-        return ""
+    def derivative(self, slot: int) -> str:
+        """d(output)/d(input ``slot``) as data (an op with many alike inputs gives one for all)."""
+        ders = self.derivatives
+        return ders[min(slot, len(ders) - 1)] if ders else ""
 
     def __repr__(self) -> str:
         return self.symbol or self.name
 
 
+class Context:
+    """What one call of an op's forward leaves for its backward (PyTorch's ``ctx``).
+
+    ``ctx.save_for_backward(*arrays)`` keeps arrays, read back as ``ctx.saved_tensors``;
+    ``ctx.needs_input_grad[i]`` says whether input ``i`` wants a gradient; anything else
+    (a mask, an argmax, the kernels used) goes on plain attributes.
+    """
+
+    def __init__(self, needs_input_grad: tuple[bool, ...] = ()):
+        self.needs_input_grad = needs_input_grad
+        self.saved_tensors: tuple[Any, ...] = ()
+
+    def save_for_backward(self, *values: Any) -> None:
+        self.saved_tensors = values
+
+
+class BackwardEdge(NamedTuple):
+    """One step of the chain rule, along the edge ``child -> parent``.
+
+    ``downstream = upstream x local``: ``upstream`` is d(root)/d(child), ``local`` is
+    d(child)/d(parent) (a number in the scalar engine; None for tensors, whose ops give
+    the product directly), and ``accumulated`` is the parent's gradient after adding
+    this edge's ``downstream`` to ``previous`` (None: the first contribution).
+    """
+
+    child: Node
+    parent: Node
+    slot: int
+    upstream: Any
+    local: Any
+    downstream: Any
+    previous: Any
+    accumulated: Any
+
+
 class Node:
     """A value in a recorded graph: data, grad, the op that made it and its parents."""
 
-    # Each engine adds ``parents`` (the inputs, a tuple) and ``requires_grad``.
+    # Each engine adds ``parents`` (the inputs) and ``requires_grad``, and defines:
+    #   _zero_grad            what the grad of a node that got no gradient is
+    #   _seed_grad(grad)      the root's starting gradient (d root / d root = 1)
+    #   _chain(upstream)      (parent, local, downstream) for each input: this node's op's
+    #                         local derivatives, times the upstream gradient
+    #   _add_grad(acc, g)     acc + g, the way this node's gradient accumulates
+    #   _recompute()          run the op's forward again from the parents' current data
     __slots__ = ("data", "grad", "op", "label", "seq", "__weakref__")
-    # Each engine defines: _zero_grad (what an intermediate's grad is reset to),
-    # _seed_grad(grad) (the root's starting gradient) and _propagate() (one chain-rule
-    # step: add upstream x local into each parent's grad).
     _zero_grad: Any = None
 
     @property
@@ -61,21 +111,46 @@ class Node:
     def backward(self, grad: Any = None) -> None:
         """Backpropagate from this node to every node it was computed from.
 
-        Nodes are visited in reverse topological order, so a node's gradient is
-        complete (every use of it has contributed) before it is passed on. Leaf
-        gradients accumulate across calls (as in PyTorch: call ``zero_grad`` between
-        steps); gradients of intermediate nodes are recomputed each time, so a second
-        call never doubles them.
+        The chain rule itself is :func:`backward_edges`. Leaf gradients accumulate across
+        calls (as in PyTorch: call ``zero_grad`` between steps); gradients of intermediate
+        nodes are recomputed each time, so a second call never doubles them.
         """
         order = topo_order(self)
-        zero = self._zero_grad
+        grads: dict[int, Any] = {}
+        for _ in backward_edges(order, self._seed_grad(grad), grads):
+            pass
         for node in order:
-            if node.op is not None:
-                node.grad = zero
-        self.grad = self._seed_grad(grad)
-        for node in reversed(order):
-            if node.op is not None and node.grad is not None:
-                node._propagate()
+            g = grads.get(id(node))
+            if not node.is_leaf:
+                node.grad = node._zero_grad if g is None else g
+            elif g is not None and node.requires_grad:
+                node.grad = node._add_grad(node.grad, g)
+
+
+def backward_edges(order: list[Node], seed: Any, grads: dict[int, Any]) -> Iterator[BackwardEdge]:
+    """The chain rule over a graph, one edge at a time: the only place gradients are combined.
+
+    ``order`` is a topological order with the root last (``topo_order(root)``); ``seed``
+    is the root's gradient. Children are visited in reverse order, so a node's gradient
+    is complete (every use of it has contributed) before it is passed on to its inputs;
+    each child's inputs are taken left to right. ``grads`` (keyed by ``id(node)``) is
+    filled in as the walk goes; ``Node.backward`` writes it into ``.grad``, the Stepper
+    records the edges and leaves ``.grad`` alone. Inputs that need no gradient (constants)
+    get no edge.
+    """
+    grads[id(order[-1])] = seed
+    for node in reversed(order):
+        if node.op is None:
+            continue
+        upstream = grads.get(id(node))
+        if upstream is None:
+            continue
+        for slot, (parent, local, downstream) in enumerate(node._chain(upstream)):
+            if downstream is None or not parent.requires_grad:
+                continue
+            previous = grads.get(id(parent))
+            grads[id(parent)] = accumulated = parent._add_grad(previous, downstream)
+            yield BackwardEdge(node, parent, slot, upstream, local, downstream, previous, accumulated)
 
 
 def topo_order(root: Node) -> list[Node]:
@@ -154,11 +229,7 @@ class Graph:
 
     @property
     def leaves(self) -> list[Node]:
-        return [n for n in self.nodes if n.op is None]
-
-    def children(self, node: Node) -> list[Node]:
-        """The nodes that use ``node`` as an input, in topological order."""
-        return [c for p, c in self.edges if p is node]
+        return [n for n in self.nodes if n.is_leaf]
 
     def __repr__(self) -> str:
         return f"Graph({len(self.nodes)} nodes, {len(self.edges)} edges, root={self.root!r})"

@@ -23,47 +23,46 @@ Number = Union[int, float]
 
 
 class ScalarOp(Op):
-    """An op on Python floats; subclasses give ``forward`` and ``local``."""
-
-    def backward(self, upstream: float, *xs_and_out: float) -> list[float]:
-        return [upstream * d for d in self.local(*xs_and_out)]
+    """An op on Python floats: ``forward(*inputs)`` and ``local(*inputs, out)``, the local
+    derivative d(out)/d(input) for each input as numbers. A gate is a pure function of
+    its inputs, so it needs no context: backward reads the inputs and the output."""
 
 
 # --- binary gates -----------------------------------------------------------------
 
 class Add(ScalarOp):
     name, symbol = "add", "+"
+    formula, derivatives = "a+b", ("1", "1")
     def forward(self, a, b): return a + b
     def local(self, a, b, out): return 1.0, 1.0                 # add distributes
-    def local_rule(self): return "d(a+b)/da = 1, d(a+b)/db = 1"
 
 
 class Sub(ScalarOp):
     name, symbol = "sub", "-"
+    formula, derivatives = "a-b", ("1", "-1")
     def forward(self, a, b): return a - b
     def local(self, a, b, out): return 1.0, -1.0
-    def local_rule(self): return "d(a-b)/da = 1, d(a-b)/db = -1"
 
 
 class Mul(ScalarOp):
     name, symbol = "mul", "*"
+    formula, derivatives = "a*b", ("b", "a")
     def forward(self, a, b): return a * b
     def local(self, a, b, out): return b, a                     # mul swaps
-    def local_rule(self): return "d(a*b)/da = b, d(a*b)/db = a"
 
 
 class Div(ScalarOp):
     name, symbol = "div", "/"
+    formula, derivatives = "a/b", ("1/b", "-a/b^2")
     def forward(self, a, b): return a / b
     def local(self, a, b, out): return 1.0 / b, -a / (b * b)
-    def local_rule(self): return "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2"
 
 
 class Max(ScalarOp):
     name, symbol = "max", None
+    formula, derivatives = "max(a,b)", ("1 if a >= b else 0", "1 if b > a else 0")
     def forward(self, a, b): return a if a >= b else b
     def local(self, a, b, out): return (1.0, 0.0) if a >= b else (0.0, 1.0)   # max routes
-    def local_rule(self): return "gradient goes to the larger input, 0 to the other"
 
 
 # --- unary gates --------------------------------------------------------------------
@@ -73,57 +72,59 @@ class Pow(ScalarOp):
     def __init__(self, k: float): self.k = k
     def forward(self, a): return a ** self.k
     def local(self, a, out): return (self.k * a ** (self.k - 1),)
-    def local_rule(self): return f"d(a^k)/da = k*a^(k-1), k = {self.k:g}"
+    formula = "a^k"
+    @property
+    def derivatives(self): return (f"{self.k:g}*a^{self.k - 1:g}",)
     def __repr__(self): return f"**{self.k:g}"
 
 
 class Neg(ScalarOp):
     name, symbol = "neg", "-"
+    formula, derivatives = "-a", ("-1",)
     def forward(self, a): return -a
     def local(self, a, out): return (-1.0,)
-    def local_rule(self): return "d(-a)/da = -1"
 
 
 class Exp(ScalarOp):
     name = "exp"
+    formula, derivatives = "e^a", ("e^a",)
     def forward(self, a): return math.exp(a)
     def local(self, a, out): return (out,)                      # e^a is its own derivative
-    def local_rule(self): return "d(e^a)/da = e^a"
 
 
 class Log(ScalarOp):
     name = "log"
+    formula, derivatives = "log a", ("1/a",)
     def forward(self, a):
         if a <= 0:
             raise ValueError(f"log of a non-positive number: {a!r}")
         return math.log(a)
     def local(self, a, out): return (1.0 / a,)
-    def local_rule(self): return "d(log a)/da = 1/a"
 
 
 class Tanh(ScalarOp):
     name = "tanh"
+    formula, derivatives = "tanh a", ("1 - tanh(a)^2",)
     def forward(self, a): return math.tanh(a)
     def local(self, a, out): return (1.0 - out * out,)
-    def local_rule(self): return "d(tanh a)/da = 1 - tanh(a)^2"
 
 
 class Sigmoid(ScalarOp):
     name = "sigmoid"
+    formula, derivatives = "sigma(a)", ("sigma(a)(1 - sigma(a))",)
     def forward(self, a):
         if a >= 0:
             return 1.0 / (1.0 + math.exp(-a))
         e = math.exp(a)
         return e / (1.0 + e)
     def local(self, a, out): return (out * (1.0 - out),)
-    def local_rule(self): return "d(sigma(a))/da = sigma(a)(1 - sigma(a))"
 
 
 class Relu(ScalarOp):
     name = "relu"
+    formula, derivatives = "relu a", ("1 if a > 0 else 0",)
     def forward(self, a): return a if a > 0 else 0.0
     def local(self, a, out): return (1.0 if a > 0 else 0.0,)
-    def local_rule(self): return "d(relu a)/da = 1 if a > 0 else 0"
 
 
 class LeakyRelu(ScalarOp):
@@ -131,7 +132,9 @@ class LeakyRelu(ScalarOp):
     def __init__(self, slope: float = 0.01): self.slope = slope
     def forward(self, a): return a if a > 0 else self.slope * a
     def local(self, a, out): return (1.0 if a > 0 else self.slope,)
-    def local_rule(self): return f"1 if a > 0 else {self.slope:g}"
+    formula = "leaky_relu(a)"
+    @property
+    def derivatives(self): return (f"1 if a > 0 else {self.slope:g}",)
     def __repr__(self): return f"leaky_relu({self.slope:g})"
 
 
@@ -140,7 +143,9 @@ class Elu(ScalarOp):
     def __init__(self, alpha: float = 1.0): self.alpha = alpha
     def forward(self, a): return a if a > 0 else self.alpha * (math.exp(a) - 1.0)
     def local(self, a, out): return (1.0 if a > 0 else out + self.alpha,)
-    def local_rule(self): return f"1 if a > 0 else alpha*e^a (alpha = {self.alpha:g})"
+    formula = "elu(a)"
+    @property
+    def derivatives(self): return (f"1 if a > 0 else {self.alpha:g}*e^a",)
     def __repr__(self): return f"elu({self.alpha:g})"
 
 
@@ -162,7 +167,7 @@ class Value(Node):
     # most of a scalar graph's cost (forward ran 2.4x faster).
     __slots__ = ("_a", "_b")
     _zero_grad = 0.0
-    requires_grad = True          # every Value takes part in backward
+    requires_grad = True          # every Value takes part in backward; a Constant does not
 
     def __init__(self, data: Number, label: str = "", _op: Op | None = None, _parents: tuple = ()):
         self.data = data if type(data) is float else _check_number(data)
@@ -191,19 +196,25 @@ class Value(Node):
         other = _lift(other)
         return _record(op.forward(other.data, self.data), op, other, self)
 
+    # -- what the graph's backward walk asks of a node (see graph.Node) ------------------
     def _seed_grad(self, grad: Number | None) -> float:
         return 1.0 if grad is None else _check_number(grad)
 
-    def _propagate(self) -> None:
-        # One chain-rule step through this gate: downstream = upstream x local.
-        upstream, a, b = self.grad, self._a, self._b
-        if b is not None:
-            local_a, local_b = self.op.local(a.data, b.data, self.data)
-            a.grad += upstream * local_a
-            b.grad += upstream * local_b
-        else:
+    def _chain(self, upstream: float) -> tuple[tuple[Value, float, float], ...]:
+        # Through this gate: downstream = upstream x local, for each input.
+        a, b = self._a, self._b
+        if b is None:
             (local_a,) = self.op.local(a.data, self.data)
-            a.grad += upstream * local_a
+            return ((a, local_a, upstream * local_a),)
+        local_a, local_b = self.op.local(a.data, b.data, self.data)
+        return ((a, local_a, upstream * local_a), (b, local_b, upstream * local_b))
+
+    @staticmethod
+    def _add_grad(acc: float | None, g: float) -> float:
+        return g if acc is None else acc + g
+
+    def _recompute(self) -> None:
+        self.data = self.op.forward(*[p.data for p in self.parents])
 
     # -- arithmetic -------------------------------------------------------------------
     def __add__(self, other): return self._binary(ADD, other)
@@ -242,8 +253,15 @@ class Value(Node):
 _new = object.__new__
 
 
+class Constant(Value):
+    """A number written into an expression (the 2 in ``2 * x``): a leaf that gets no gradient."""
+
+    __slots__ = ()
+    requires_grad = False
+
+
 def _lift(x: Value | Number) -> Value:
-    return x if isinstance(x, Value) else Value(x)
+    return x if isinstance(x, Value) else Constant(x)
 
 
 def _record(data: float, op: ScalarOp, a: Value, b: Value | None) -> Value:

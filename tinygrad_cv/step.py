@@ -3,94 +3,36 @@
 ``Stepper(root)`` turns ``trace(root)`` into a list of events:
 
 * one :class:`ForwardStep` per operation node, in topological order: the node is
-  recomputed from its inputs with ``op.forward`` (so after :meth:`Stepper.set`
-  changes an input, the replay shows the new values, and any state an op keeps
+  recomputed from its inputs with its op's forward (so after :meth:`Stepper.set`
+  changes an input, the replay shows the new values, and each op's saved context
   is refreshed);
 * one :class:`SeedStep`: the root's gradient starts at 1 (df/df = 1);
-* one :class:`BackwardStep` per edge child -> parent, children in reverse
-  topological order and each child's inputs left to right: upstream gradient,
-  local derivative, downstream = upstream x local, and the parent's gradient
-  accumulated so far (a node used twice collects two contributions).
+* one :class:`BackwardStep` per edge child -> parent, exactly the edges of the
+  engine's own backward walk (:func:`tinygrad_cv.graph.backward_edges`, the one
+  chain rule): upstream gradient, local derivative, downstream = upstream x local,
+  and the parent's gradient accumulated so far (a node used twice collects two
+  contributions).
 
-Edges into inputs that need no gradient (constant tensors) get no backward step,
-as in ``Node.backward``. The Stepper keeps its gradients to itself: it never
-writes ``.grad``; it does write ``.data`` (the replayed forward values), so the
-graph and the events always agree.
+Inputs that need no gradient (numbers written into an expression, constant tensors)
+get no backward step, as in ``Node.backward``. The Stepper keeps its gradients to
+itself: it never writes ``.grad``; it does write ``.data`` (the replayed forward
+values), so the graph and the events always agree. The events are data; the words
+a person reads are written by ``viz`` (``viz.text.describe``).
 
     s = Stepper(f)
     while not s.done:
-        print(s.next().describe())
+        print(viz.text.describe(s.next()))
     s.set("x", 3.0)          # replays; the position is kept
 """
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Iterator, Union
 
 import numpy as np
 
-from .graph import Node, Op, trace
-from .scalar import Value
-
-# style(text, role) -> text; roles: "name", "value", "grad", "op", "rule", "head", "dim"
-Style = Callable[[str, str], str]
-FULL_ARRAY = 16      # arrays with at most this many numbers are printed in full
-
-
-def _plain(text: str, role: str) -> str:
-    return text
-
-
-def fmt_number(x: float) -> str:
-    """A scalar the way the course writes it: -4, 0.5, 0.0183."""
-    return f"{x:.4g}"
-
-
-def summarize(x: Any, full: int = FULL_ARRAY) -> str:
-    """A number, a small array in full, or a larger array as shape, dtype, norm, mean, min and max."""
-    if isinstance(x, (int, float)) and not isinstance(x, bool):
-        return fmt_number(x)
-    a = np.asarray(x)
-    if a.ndim == 0:
-        return fmt_number(a.item())
-    if a.size <= full:
-        body = np.array2string(a, precision=4, suppress_small=True, separator=", ", max_line_width=10_000)
-        return " ".join(body.split())
-    if a.dtype.kind not in "fiub":
-        return f"{a.shape} {a.dtype}"
-    f = a.astype(np.float64, copy=False)
-    return (f"shape {a.shape} {a.dtype}, norm {fmt_number(float(np.linalg.norm(f)))}, "
-            f"mean {fmt_number(float(f.mean()))}, min {fmt_number(float(f.min()))}, "
-            f"max {fmt_number(float(f.max()))}")
-
-
-def op_expression(op: Op, parents: list[str]) -> str:
-    """How the course writes node = op(inputs): "x + y", "-x", "x**2", "exp(x)", "leaky_relu(x, 0.1)"."""
-    if op.symbol and len(parents) == 2:
-        return f"{parents[0]} {op.symbol} {parents[1]}"
-    if op.symbol == "-" and len(parents) == 1:
-        return f"-{parents[0]}"
-    if op.name == "pow" and hasattr(op, "k"):
-        return f"{parents[0]}**{op.k:g}"
-    extra = [f"{getattr(op, a):g}" for a in ("slope", "alpha") if isinstance(getattr(op, a, None), (int, float))]
-    return f"{op.name}({', '.join(parents + extra)})"
-
-
-def _operand(x: float, style: Style) -> str:
-    """A number inside an expression; negatives in parentheses where a sign would read wrong."""
-    text = style(fmt_number(x), "value")
-    return f"({text})" if x < 0 else text
-
-
-def local_rule_for(op: Op, slot: int, n_inputs: int) -> str:
-    """The half of a two-input rule that belongs to input ``slot`` ("d(a*b)/db = a" for slot 1)."""
-    rule = op.local_rule()
-    parts = re.split(r"[,;]\s+(?=d\()", rule)
-    if n_inputs == 2 and len(parts) == 2:
-        return parts[slot]
-    return rule
+from .graph import Node, Op, backward_edges, trace
 
 
 @dataclass
@@ -108,26 +50,6 @@ class ForwardStep:
     result: Any
     kind: str = field(default="forward", init=False)
 
-    def describe(self, style: Style = _plain) -> str:
-        s = style
-        head = s(f"forward {self.number}/{self.total}", "head")
-        expr = op_expression(self.op, [s(n, "name") for n in self.input_names])
-        if all(isinstance(v, float) for v in self.inputs) and isinstance(self.result, float):
-            if len(self.inputs) == 2 and self.op.symbol:
-                shown = [s(fmt_number(self.inputs[0]), "value"), _operand(self.inputs[1], s)]
-            elif len(self.inputs) == 1 and (self.op.symbol == "-" or self.op.name == "pow"):
-                shown = [_operand(self.inputs[0], s)]
-            else:
-                shown = [s(fmt_number(v), "value") for v in self.inputs]
-            values = op_expression(self.op, shown)
-            return f"{head}  {s(self.name, 'name')} = {expr} = {values} = {s(fmt_number(self.result), 'value')}"
-        shapes = op_expression(self.op, [str(np.shape(v)) for v in self.inputs])
-        lines = [f"{head}  {s(self.name, 'name')} = {expr}    {s(shapes, 'dim')} -> {s(str(np.shape(self.result)), 'dim')}"]
-        for n, v in zip(self.input_names, self.inputs):
-            lines.append(f"    {s(n, 'name')}: {s(summarize(v), 'value')}")
-        lines.append(f"    -> {s(self.name, 'name')}: {s(summarize(self.result), 'value')}")
-        return "\n".join(lines)
-
 
 @dataclass
 class SeedStep:
@@ -139,15 +61,11 @@ class SeedStep:
     grad: Any
     kind: str = field(default="backward", init=False)
 
-    def describe(self, style: Style = _plain) -> str:
-        s = style
-        return (f"{s('backward starts', 'head')}  d{self.name}/d{self.name} = "
-                f"{s(summarize(self.grad), 'grad')}  ({s(self.name, 'name')}.grad = {s(summarize(self.grad), 'grad')})")
-
 
 @dataclass
 class BackwardStep:
-    """One edge child -> parent: downstream = upstream x local, added to the parent's gradient."""
+    """One edge child -> parent of the engine's backward walk: downstream = upstream x local,
+    added to the parent's gradient (see :class:`tinygrad_cv.graph.BackwardEdge`)."""
 
     index: int
     number: int                 # 1-based among the edge steps
@@ -161,7 +79,6 @@ class BackwardStep:
     op: Op
     upstream: Any               # d(root)/d(child)
     local: float | None         # d(child)/d(parent) for scalar graphs; None for tensors
-    local_rule: str
     downstream: Any             # this edge's contribution to d(root)/d(parent)
     previous: Any               # the parent's gradient before this edge (None: nothing yet)
     accumulated: Any            # ... and after it
@@ -171,29 +88,10 @@ class BackwardStep:
     def edge(self) -> tuple[Node, Node]:
         return self.parent, self.child
 
-    def describe(self, style: Style = _plain) -> str:
-        s = style
-        r, c, p = self.root_name, self.child_name, self.parent_name
-        head = (f"{s(f'backward {self.number}/{self.total}', 'head')}  {s(c, 'name')} -> {s(p, 'name')}  "
-                f"{s(f'[{self.op.name}: {self.local_rule}]', 'rule')}")
-        if self.local is not None:
-            mid = (f"    upstream d{r}/d{c} = {s(fmt_number(self.upstream), 'grad')}  *  "
-                   f"local d{c}/d{p} = {s(fmt_number(self.local), 'value')}  =  "
-                   f"downstream {s(fmt_number(self.downstream), 'grad')}")
-            if self.previous is None:
-                acc = f"    {s(p, 'name')}.grad = {s(fmt_number(self.accumulated), 'grad')}"
-            else:
-                acc = (f"    {s(p, 'name')}.grad = {fmt_number(self.previous)} + {fmt_number(self.downstream)} = "
-                       f"{s(fmt_number(self.accumulated), 'grad')}  (used more than once: gradients add)")
-            return "\n".join([head, mid, acc])
-        lines = [head,
-                 f"    upstream d{r}/d{c}: {s(summarize(self.upstream), 'grad')}",
-                 f"    downstream to {s(p, 'name')}: {s(summarize(self.downstream), 'grad')}"]
-        more = "  (gradients add)" if self.previous is not None else ""
-        if np.shape(self.downstream) != np.shape(self.accumulated):
-            more += f"  (summed over the broadcast axes back to {np.shape(self.accumulated)})"
-        lines.append(f"    {s(p, 'name')}.grad so far: {s(summarize(self.accumulated), 'grad')}{more}")
-        return "\n".join(lines)
+    @property
+    def local_rule(self) -> str:
+        """d(child)/d(parent) as the op gives it, in the op's own input names."""
+        return self.op.derivative(self.slot)
 
 
 Event = Union[ForwardStep, SeedStep, BackwardStep]
@@ -207,18 +105,6 @@ class StepState:
     values: dict[int, Any]
     grads: dict[int, Any]
     event: Event | None
-
-
-def _accumulate(node: Node, acc: Any, g: Any) -> Any:
-    """Add ``g`` to ``acc`` the way the node's own engine accumulates gradients."""
-    if isinstance(node, Value):
-        return g if acc is None else acc + g
-    from .tensor_ops import unbroadcast
-
-    g = unbroadcast(np.asarray(g), node.data.shape)
-    if g.dtype != node.data.dtype:
-        g = g.astype(node.data.dtype)
-    return g if acc is None else acc + g
 
 
 class Stepper:
@@ -245,6 +131,8 @@ class Stepper:
         for i, n in enumerate(self.graph.nodes):
             if n.label:
                 names[id(n)] = n.label
+            elif n.is_leaf and not n.requires_grad and isinstance(n.data, float):
+                names[id(n)] = f"{n.data:g}"            # a number in the expression is named by itself
             else:
                 base = f"n{i}"
                 while base in taken:
@@ -253,55 +141,33 @@ class Stepper:
         return names
 
     def name(self, node: Node) -> str:
-        """The node's label, or ``n<i>`` (its topological index) when it has none."""
+        """The node's label; a constant number's own value; else ``n<i>`` (its topological index)."""
         return self._names[id(node)]
 
     # -- building the events ----------------------------------------------------------
     def _replay(self) -> None:
         nodes = self.graph.nodes
-        forward_nodes = [n for n in nodes if n.op is not None]
+        forward_nodes = [n for n in nodes if not n.is_leaf]
         events: list[Event] = []
         for k, node in enumerate(forward_nodes, 1):
             inputs = [p.data for p in node.parents]
-            result = node.op.forward(*inputs)
-            if isinstance(node, Value):
-                if isinstance(result, complex) or not isinstance(result, (int, float)):
-                    raise ValueError(f"{self.name(node)} = {op_expression(node.op, [self.name(p) for p in node.parents])} "
-                                     f"is not a real number for inputs {[fmt_number(v) for v in inputs]}")
-                result = float(result)
-                if not math.isfinite(result):
-                    raise ValueError(f"{self.name(node)} overflowed to {result}")
-            node.data = result
+            node._recompute()
+            _check_real(node.data, lambda: self.name(node))
             events.append(ForwardStep(len(events), k, len(forward_nodes), node, self.name(node), node.op,
-                                      [self.name(p) for p in node.parents], inputs, result))
+                                      [self.name(p) for p in node.parents], inputs, node.data))
 
         root = self.root
         seed = root._seed_grad(self._seed_arg)
         events.append(SeedStep(len(events), root, self.name(root), seed))
-        grads: dict[int, Any] = {id(root): seed}
-        k = 0
-        for node in reversed(nodes):
-            if node.op is None or id(node) not in grads:
-                continue
-            upstream = grads[id(node)]
-            parents = node.parents
-            datas = [p.data for p in parents]
-            downs = node.op.backward(upstream, *datas, node.data)
-            locals_ = node.op.local(*datas, node.data) if isinstance(node, Value) else None
-            for i, (p, g) in enumerate(zip(parents, downs)):
-                if g is None or not p.requires_grad:
-                    continue
-                k += 1
-                previous = grads.get(id(p))
-                grads[id(p)] = acc = _accumulate(p, previous, g)
-                events.append(BackwardStep(
-                    len(events), k, 0, node, p, i, self.name(node), self.name(p), self.name(root),
-                    node.op, upstream, None if locals_ is None else float(locals_[i]),
-                    local_rule_for(node.op, i, len(parents)),
-                    g, previous, acc))
-        for e in events:
-            if isinstance(e, BackwardStep):
-                e.total = k
+        grads: dict[int, Any] = {}
+        first = len(events)
+        for edge in backward_edges(nodes, seed, grads):      # the engine's own chain rule
+            events.append(BackwardStep(
+                len(events), len(events) - first + 1, 0, edge.child, edge.parent, edge.slot,
+                self.name(edge.child), self.name(edge.parent), self.name(root), edge.child.op,
+                edge.upstream, edge.local, edge.downstream, edge.previous, edge.accumulated))
+        for e in events[first:]:
+            e.total = len(events) - first
         self.events = events
         self._final_grads = grads
 
@@ -314,10 +180,6 @@ class Stepper:
     def current(self) -> Event | None:
         """The event taken last (None at position 0)."""
         return self.events[self.position - 1] if self.position else None
-
-    @property
-    def forward_count(self) -> int:
-        return sum(1 for e in self.events if isinstance(e, ForwardStep))
 
     def next(self) -> Event | None:
         """Take the next event and return it (None when done)."""
@@ -356,7 +218,7 @@ class Stepper:
         value is restored and a ValueError names the problem.
         """
         node = self.leaf(label)
-        if isinstance(node, Value):
+        if isinstance(node.data, float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{label} is a scalar: give a number, got {value!r}")
             new: Any = float(value)
@@ -374,13 +236,14 @@ class Stepper:
             for n, d in saved:
                 n.data = d
             self._replay()
-            raise ValueError(f"with {label} = {summarize(new)}: {e}") from None
+            raise ValueError(f"with {label} = {new:g}: {e}" if isinstance(new, float)
+                             else f"with {label} of shape {np.shape(new)}: {e}") from None
 
     # -- reading the state ------------------------------------------------------------------
     def state(self, position: int | None = None) -> StepState:
         """Values and gradients known after ``position`` events (default: the current position)."""
         pos = self.position if position is None else max(0, min(position, len(self.events)))
-        values = {id(n): n.data for n in self.graph.nodes if n.op is None}
+        values = {id(n): n.data for n in self.graph.nodes if n.is_leaf}
         grads: dict[int, Any] = {}
         for e in self.events[:pos]:
             if isinstance(e, ForwardStep):
@@ -404,9 +267,22 @@ class Stepper:
                 if n.label and n.requires_grad}
 
     @property
+    def constants(self) -> list[Node]:
+        """The leaves that take no gradient: numbers written into the expression, constant tensors."""
+        return [n for n in self.graph.leaves if not n.requires_grad]
+
+    @property
     def values(self) -> dict[str, Any]:
         """Current values of every node, by name, in topological order."""
         return {self.name(n): n.data for n in self.graph.nodes}
 
     def __repr__(self) -> str:
         return f"Stepper({len(self.graph)} nodes, {len(self.events)} events, position={self.position})"
+
+
+def _check_real(data: Any, name) -> None:
+    """A replayed scalar must stay a finite real number (log of a negative, overflow)."""
+    if isinstance(data, complex):
+        raise ValueError(f"{name()} is not a real number ({data})")
+    if isinstance(data, float) and not math.isfinite(data):
+        raise ValueError(f"{name()} overflowed to {data}")

@@ -2,7 +2,7 @@
 
 Arithmetic follows NumPy's broadcasting; each operation is an Op from
 tensor_ops.py, and the gradient that flows back into a broadcast input is summed
-back to that input's shape in one place (``Tensor._accumulate``). Tensors are
+back to that input's shape in one place (``Tensor._add_grad``). Tensors are
 float32 unless asked otherwise (floating input is converted; integer input such
 as class labels stays integer).
 """
@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from . import tensor_ops as ops
-from .graph import Node, Op, current_scope, is_grad_enabled, new_seq
+from .graph import Context, Node, Op, current_scope, is_grad_enabled, new_seq
 from .random import rng
 
 DEFAULT_DTYPE = np.float32
@@ -39,7 +39,7 @@ class Tensor(Node):
     ``scope`` is the dotted name of the module whose forward created it ("" if none).
     """
 
-    __slots__ = ("parents", "requires_grad", "scope")
+    __slots__ = ("parents", "requires_grad", "scope", "ctx")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, label: str | None = None):
         self.data = _as_array(data, dtype)
@@ -48,6 +48,7 @@ class Tensor(Node):
         self.grad: np.ndarray | None = None
         self.op = None
         self.parents = ()
+        self.ctx = None
         self.label = label or ""
         self.seq = new_seq()
         self.requires_grad = bool(requires_grad)
@@ -56,17 +57,23 @@ class Tensor(Node):
     # -- recording ------------------------------------------------------------------------
     @staticmethod
     def apply(op: Op, *parents: Tensor) -> Tensor:
-        """Run ``op`` on the parents' data and record the result when a gradient is wanted."""
+        """Run ``op`` on the parents' data and record the result when a gradient is wanted.
+
+        The op's forward gets a fresh :class:`~tinygrad_cv.graph.Context` for what its
+        backward needs; the node keeps it (and drops it when nothing is recorded).
+        """
         out = Tensor.__new__(Tensor)
-        out.data = op.forward(*[p.data for p in parents])
+        needs = tuple(p.requires_grad for p in parents)
+        ctx = Context(needs)
+        out.data = op.forward(ctx, *[p.data for p in parents])
         out.grad = None
         out.label = ""
         out.seq = new_seq()
         out.scope = current_scope()
-        if is_grad_enabled() and any(p.requires_grad for p in parents):
-            out.op, out.parents, out.requires_grad = op, parents, True
+        if is_grad_enabled() and any(needs):
+            out.op, out.parents, out.ctx, out.requires_grad = op, parents, ctx, True
         else:
-            out.op, out.parents, out.requires_grad = None, (), False
+            out.op, out.parents, out.ctx, out.requires_grad = None, (), None, False
         return out
 
     def _other(self, other: Any) -> Tensor:
@@ -96,18 +103,22 @@ class Tensor(Node):
             raise ValueError(f"backward(grad=...) got a gradient of shape {g.shape} for a tensor of shape {self.shape}")
         return g
 
-    def _propagate(self) -> None:
-        parents = self.parents
-        grads = self.op.backward(self.grad, *[p.data for p in parents], self.data)
-        for parent, g in zip(parents, grads):
-            if g is not None and parent.requires_grad:
-                parent._accumulate(g)
+    def _chain(self, upstream: np.ndarray) -> list[tuple[Tensor, None, Any]]:
+        # The op's backward gives upstream x local for each input (a vector-Jacobian product).
+        grads = self.op.backward(self.ctx, upstream)
+        return [(p, None, g) for p, g in zip(self.parents, grads)]
 
-    def _accumulate(self, g: np.ndarray) -> None:
+    def _add_grad(self, acc: np.ndarray | None, g: Any) -> np.ndarray:
+        # A broadcast input's gradient is summed back to the input's shape, here and only here.
         g = ops.unbroadcast(np.asarray(g), self.data.shape)
         if g.dtype != self.data.dtype:
             g = g.astype(self.data.dtype)
-        self.grad = g if self.grad is None else self.grad + g
+        return g if acc is None else acc + g
+
+    def _recompute(self) -> None:
+        ctx = Context(tuple(p.requires_grad for p in self.parents))
+        self.data = self.op.forward(ctx, *[p.data for p in self.parents])
+        self.ctx = ctx
 
     # -- properties ---------------------------------------------------------------------------
     @property

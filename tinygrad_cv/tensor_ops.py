@@ -1,9 +1,10 @@
 """The tensor engine's operations, forward and backward side by side.
 
-``forward(*parent_data)`` computes on NumPy arrays; ``backward(upstream,
-*parent_data, out)`` returns one downstream gradient per parent. Gradients of
-broadcast inputs come back in the broadcast shape; ``unbroadcast`` (in one
-place, used by Tensor when it accumulates) sums them back to the input's shape.
+``forward(ctx, *parent_data)`` computes on NumPy arrays and saves in ``ctx`` what
+backward needs; ``backward(ctx, upstream)`` returns one downstream gradient per
+parent (upstream x local, the local Jacobian never formed). Gradients of broadcast
+inputs come back in the broadcast shape; ``unbroadcast`` (in one place, used by
+Tensor when it accumulates) sums them back to the input's shape.
 """
 from __future__ import annotations
 
@@ -34,48 +35,57 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 # --- elementwise binary ----------------------------------------------------------------
 
 class Add(Op):
-    name, symbol = "add", "+"
-    def forward(self, a, b): return a + b
-    def backward(self, up, a, b, out): return up, up               # add distributes
-    def local_rule(self): return "d(a+b)/da = 1, d(a+b)/db = 1"
+    name, symbol, formula, derivatives = "add", "+", "a+b", ("1", "1")
+    def forward(self, ctx, a, b): return a + b
+    def backward(self, ctx, up): return up, up                     # add distributes
 
 
 class Sub(Op):
-    name, symbol = "sub", "-"
-    def forward(self, a, b): return a - b
-    def backward(self, up, a, b, out): return up, -up
-    def local_rule(self): return "d(a-b)/da = 1, d(a-b)/db = -1"
+    name, symbol, formula, derivatives = "sub", "-", "a-b", ("1", "-1")
+    def forward(self, ctx, a, b): return a - b
+    def backward(self, ctx, up): return up, -up
 
 
 class Mul(Op):
-    name, symbol = "mul", "*"
-    def forward(self, a, b): return a * b
-    def backward(self, up, a, b, out): return up * b, up * a       # mul swaps
-    def local_rule(self): return "d(a*b)/da = b, d(a*b)/db = a"
+    name, symbol, formula, derivatives = "mul", "*", "a*b", ("b", "a")
+    def forward(self, ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+    def backward(self, ctx, up):
+        a, b = ctx.saved_tensors
+        return up * b, up * a                                       # mul swaps
 
 
 class Div(Op):
-    name, symbol = "div", "/"
-    def forward(self, a, b): return a / b
-    def backward(self, up, a, b, out): return up / b, -up * a / (b * b)
-    def local_rule(self): return "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2"
+    name, symbol, formula, derivatives = "div", "/", "a/b", ("1/b", "-a/b^2")
+    def forward(self, ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+    def backward(self, ctx, up):
+        a, b = ctx.saved_tensors
+        return up / b, -up * a / (b * b)
 
 
 class Maximum(Op):
-    name = "maximum"
-    def forward(self, a, b): return np.maximum(a, b)
-    def backward(self, up, a, b, out):
-        route = a >= b                                              # max routes
-        return up * route, up * ~route
-    def local_rule(self): return "gradient goes to the larger input"
+    name, formula = "maximum", "max(a,b)"
+    derivatives = ("1 where a >= b, else 0", "1 where b > a, else 0")
+    def forward(self, ctx, a, b):
+        ctx.route = a >= b                                          # max routes
+        return np.maximum(a, b)
+    def backward(self, ctx, up): return up * ctx.route, up * ~ctx.route
 
 
 class MatMul(Op):
-    name, symbol = "matmul", "@"
-    def forward(self, a, b): return a @ b
+    name, symbol, inputs, formula = "matmul", "@", ("A", "B"), "A@B"
+    derivatives = ("B^T: dA = upstream @ B^T", "A^T: dB = A^T @ upstream")
 
-    def backward(self, up, a, b, out):
+    def forward(self, ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    def backward(self, ctx, up):
         # For C = A @ B: dA = dC @ B^T and dB = A^T @ dC (1-D operands promoted, then squeezed).
+        a, b = ctx.saved_tensors
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         up2 = up
@@ -91,94 +101,121 @@ class MatMul(Op):
             db = db[..., 0]
         return da, db
 
-    def local_rule(self): return "d(A@B)/dA: upstream @ B^T;  d(A@B)/dB: A^T @ upstream"
-
 
 # --- elementwise unary -----------------------------------------------------------------
 
 class Pow(Op):
-    name = "pow"
+    name, formula = "pow", "a^k"
     def __init__(self, k: float): self.k = k
-    def forward(self, a): return a ** self.k
-    def backward(self, up, a, out): return (up * (self.k * a ** (self.k - 1)),)
-    def local_rule(self): return f"d(a^k)/da = k*a^(k-1), k = {self.k:g}"
+    def forward(self, ctx, a):
+        ctx.save_for_backward(a)
+        return a ** self.k
+    def backward(self, ctx, up):
+        (a,) = ctx.saved_tensors
+        return (up * (self.k * a ** (self.k - 1)),)
+    @property
+    def derivatives(self): return (f"{self.k:g}*a^{self.k - 1:g}",)
     def __repr__(self): return f"**{self.k:g}"
 
 
 class Neg(Op):
-    name, symbol = "neg", "-"
-    def forward(self, a): return -a
-    def backward(self, up, a, out): return (-up,)
-    def local_rule(self): return "d(-a)/da = -1"
+    name, symbol, formula, derivatives = "neg", "-", "-a", ("-1",)
+    def forward(self, ctx, a): return -a
+    def backward(self, ctx, up): return (-up,)
 
 
 class Exp(Op):
-    name = "exp"
-    def forward(self, a): return np.exp(a)
-    def backward(self, up, a, out): return (up * out,)
-    def local_rule(self): return "d(e^a)/da = e^a"
+    name, formula, derivatives = "exp", "e^a", ("e^a",)
+    def forward(self, ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+    def backward(self, ctx, up): return (up * ctx.saved_tensors[0],)
 
 
 class Log(Op):
-    name = "log"
-    def forward(self, a): return np.log(a)
-    def backward(self, up, a, out): return (up / a,)
-    def local_rule(self): return "d(log a)/da = 1/a"
+    name, formula, derivatives = "log", "log a", ("1/a",)
+    def forward(self, ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+    def backward(self, ctx, up): return (up / ctx.saved_tensors[0],)
 
 
 class Sqrt(Op):
-    name = "sqrt"
-    def forward(self, a): return np.sqrt(a)
-    def backward(self, up, a, out): return (up * 0.5 / out,)
-    def local_rule(self): return "d(sqrt a)/da = 1/(2 sqrt a)"
+    name, formula, derivatives = "sqrt", "sqrt(a)", ("1/(2 sqrt(a))",)
+    def forward(self, ctx, a):
+        out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+    def backward(self, ctx, up): return (up * 0.5 / ctx.saved_tensors[0],)
 
 
 class Abs(Op):
-    name = "abs"
-    def forward(self, a): return np.abs(a)
-    def backward(self, up, a, out): return (up * np.sign(a),)
-    def local_rule(self): return "d|a|/da = sign(a)"
+    name, formula, derivatives = "abs", "|a|", ("sign(a)",)
+    def forward(self, ctx, a):
+        ctx.save_for_backward(a)
+        return np.abs(a)
+    def backward(self, ctx, up): return (up * np.sign(ctx.saved_tensors[0]),)
 
 
 class Relu(Op):
-    name = "relu"
-    def forward(self, a): return np.maximum(a, 0)
-    def backward(self, up, a, out): return (up * (a > 0),)
-    def local_rule(self): return "d(relu a)/da = 1 if a > 0 else 0"
+    name, formula, derivatives = "relu", "relu a", ("1 if a > 0 else 0",)
+    def forward(self, ctx, a):
+        ctx.save_for_backward(a)
+        return np.maximum(a, 0)
+    def backward(self, ctx, up): return (up * (ctx.saved_tensors[0] > 0),)
 
 
 class LeakyRelu(Op):
-    name = "leaky_relu"
+    name, formula = "leaky_relu", "leaky_relu(a)"
     def __init__(self, slope: float = 0.01): self.slope = slope
-    def forward(self, a): return np.where(a > 0, a, a * a.dtype.type(self.slope))
-    def backward(self, up, a, out): return (up * np.where(a > 0, 1, self.slope).astype(up.dtype),)
-    def local_rule(self): return f"1 if a > 0 else {self.slope:g}"
+    def forward(self, ctx, a):
+        ctx.save_for_backward(a)
+        return np.where(a > 0, a, a * a.dtype.type(self.slope))
+    def backward(self, ctx, up):
+        (a,) = ctx.saved_tensors
+        return (up * np.where(a > 0, 1, self.slope).astype(up.dtype),)
+    @property
+    def derivatives(self): return (f"1 if a > 0 else {self.slope:g}",)
     def __repr__(self): return f"leaky_relu({self.slope:g})"
 
 
 class Elu(Op):
-    name = "elu"
+    name, formula = "elu", "elu(a)"
     def __init__(self, alpha: float = 1.0): self.alpha = alpha
-    def forward(self, a): return np.where(a > 0, a, self.alpha * np.expm1(np.minimum(a, 0))).astype(a.dtype)
-    def backward(self, up, a, out): return (up * np.where(a > 0, 1, out + self.alpha).astype(up.dtype),)
-    def local_rule(self): return f"1 if a > 0 else alpha*e^a (alpha = {self.alpha:g})"
+    def forward(self, ctx, a):
+        out = np.where(a > 0, a, self.alpha * np.expm1(np.minimum(a, 0))).astype(a.dtype)
+        ctx.save_for_backward(a, out)
+        return out
+    def backward(self, ctx, up):
+        a, out = ctx.saved_tensors
+        return (up * np.where(a > 0, 1, out + self.alpha).astype(up.dtype),)
+    @property
+    def derivatives(self): return (f"1 if a > 0 else {self.alpha:g}*e^a",)
     def __repr__(self): return f"elu({self.alpha:g})"
 
 
 class Sigmoid(Op):
-    name = "sigmoid"
-    def forward(self, a):
+    name, formula, derivatives = "sigmoid", "sigma(a)", ("sigma(a)(1 - sigma(a))",)
+    def forward(self, ctx, a):
         e = np.exp(-np.abs(a))                                      # never overflows
-        return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype)
-    def backward(self, up, a, out): return (up * out * (1 - out),)
-    def local_rule(self): return "d(sigma(a))/da = sigma(a)(1 - sigma(a))"
+        out = np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype)
+        ctx.save_for_backward(out)
+        return out
+    def backward(self, ctx, up):
+        (out,) = ctx.saved_tensors
+        return (up * out * (1 - out),)
 
 
 class Tanh(Op):
-    name = "tanh"
-    def forward(self, a): return np.tanh(a)
-    def backward(self, up, a, out): return (up * (1 - out * out),)
-    def local_rule(self): return "d(tanh a)/da = 1 - tanh(a)^2"
+    name, formula, derivatives = "tanh", "tanh a", ("1 - tanh(a)^2",)
+    def forward(self, ctx, a):
+        out = np.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+    def backward(self, ctx, up):
+        (out,) = ctx.saved_tensors
+        return (up * (1 - out * out),)
 
 
 # --- reductions --------------------------------------------------------------------------
@@ -192,83 +229,87 @@ def _keep(grad: np.ndarray, shape: tuple[int, ...], axis: Any, keepdims: bool) -
 
 
 class Sum(Op):
-    name = "sum"
+    name, derivatives = "sum", ("1: the upstream gradient is copied to every input",)
     def __init__(self, axis: Any = None, keepdims: bool = False): self.axis, self.keepdims = axis, keepdims
-    def forward(self, a): return np.sum(a, axis=self.axis, keepdims=self.keepdims)
-    def backward(self, up, a, out):
-        return (np.broadcast_to(_keep(up, a.shape, self.axis, self.keepdims), a.shape),)   # sum copies
-    def local_rule(self): return "d(sum a)/da_i = 1: the upstream gradient is copied to every input"
+    def forward(self, ctx, a):
+        ctx.shape = a.shape
+        return np.sum(a, axis=self.axis, keepdims=self.keepdims)
+    def backward(self, ctx, up):
+        return (np.broadcast_to(_keep(up, ctx.shape, self.axis, self.keepdims), ctx.shape),)   # sum copies
 
 
 class Mean(Op):
-    name = "mean"
+    name, derivatives = "mean", ("1/n for each of the n inputs averaged",)
     def __init__(self, axis: Any = None, keepdims: bool = False): self.axis, self.keepdims = axis, keepdims
-    def forward(self, a): return np.mean(a, axis=self.axis, keepdims=self.keepdims)
-    def backward(self, up, a, out):
-        n = a.size // max(np.size(out), 1)
-        g = _keep(up, a.shape, self.axis, self.keepdims) / a.dtype.type(n)
-        return (np.broadcast_to(g, a.shape),)
-    def local_rule(self): return "d(mean a)/da_i = 1/n"
+    def forward(self, ctx, a):
+        out = np.mean(a, axis=self.axis, keepdims=self.keepdims)
+        ctx.shape, ctx.n = a.shape, a.size // max(np.size(out), 1)
+        return out
+    def backward(self, ctx, up):
+        g = _keep(up, ctx.shape, self.axis, self.keepdims) / up.dtype.type(ctx.n)
+        return (np.broadcast_to(g, ctx.shape),)
 
 
 class Max(Op):
-    name = "max"
+    name, derivatives = "max", ("max routes: 1 for the largest input, 0 for the others (ties share)",)
     def __init__(self, axis: Any = None, keepdims: bool = False): self.axis, self.keepdims = axis, keepdims
-    def forward(self, a): return np.max(a, axis=self.axis, keepdims=self.keepdims)
-    def backward(self, up, a, out):
-        o = _keep(out, a.shape, self.axis, self.keepdims)
-        route = (a == o)
+    def forward(self, ctx, a):
+        out = np.max(a, axis=self.axis, keepdims=self.keepdims)
+        ctx.save_for_backward(a, out)
+        return out
+    def backward(self, ctx, up):
+        a, out = ctx.saved_tensors
+        route = (a == _keep(out, a.shape, self.axis, self.keepdims))
         count = route.sum(axis=self.axis, keepdims=True)          # ties share the gradient
         return (route * (_keep(up, a.shape, self.axis, self.keepdims) / count).astype(a.dtype),)
-    def local_rule(self): return "max routes: 1 for the largest input, 0 for the others"
 
 
 # --- shape ---------------------------------------------------------------------------------
 
 class Reshape(Op):
-    name = "reshape"
+    name, derivatives = "reshape", ("reshape moves no numbers: the gradient is reshaped back",)
     def __init__(self, shape: tuple[int, ...]): self.shape = shape
-    def forward(self, a): return a.reshape(self.shape)
-    def backward(self, up, a, out): return (up.reshape(a.shape),)
-    def local_rule(self): return "reshape moves no numbers: the gradient is reshaped back"
+    def forward(self, ctx, a):
+        ctx.shape = a.shape
+        return a.reshape(self.shape)
+    def backward(self, ctx, up): return (up.reshape(ctx.shape),)
     def __repr__(self): return f"reshape{self.shape}"
 
 
 class Permute(Op):
-    name = "permute"
+    name, derivatives = "permute", ("the gradient is permuted back",)
     def __init__(self, axes: tuple[int, ...]): self.axes = axes
-    def forward(self, a): return np.transpose(a, self.axes)
-    def backward(self, up, a, out): return (np.transpose(up, np.argsort(self.axes)),)
-    def local_rule(self): return "the gradient is permuted back"
+    def forward(self, ctx, a): return np.transpose(a, self.axes)
+    def backward(self, ctx, up): return (np.transpose(up, np.argsort(self.axes)),)
     def __repr__(self): return f"permute{self.axes}"
 
 
 class GetItem(Op):
-    name = "getitem"
+    name, derivatives = "getitem", ("the gradient goes back to the picked elements, 0 elsewhere",)
     def __init__(self, index: Any):
         self.index = index
         parts = index if isinstance(index, tuple) else (index,)
         self.advanced = any(isinstance(p, (list, np.ndarray)) for p in parts)
-    def forward(self, a): return a[self.index]
-    def backward(self, up, a, out):
-        g = np.zeros_like(a)
+    def forward(self, ctx, a):
+        ctx.shape, ctx.dtype = a.shape, a.dtype
+        return a[self.index]
+    def backward(self, ctx, up):
+        g = np.zeros(ctx.shape, dtype=ctx.dtype)
         if self.advanced:
             np.add.at(g, self.index, up)                           # repeated indices add up
         else:
             g[self.index] = up
         return (g,)
-    def local_rule(self): return "the gradient goes back to the picked elements, 0 elsewhere"
 
 
 class Cat(Op):
-    name = "cat"
+    name, derivatives = "cat", ("each input gets its own slice of the gradient",)
     def __init__(self, dim: int): self.dim = dim
-    def forward(self, *xs): return np.concatenate(xs, axis=self.dim)
-    def backward(self, up, *xs_and_out):
-        xs = xs_and_out[:-1]
-        cuts = np.cumsum([x.shape[self.dim] for x in xs])[:-1]
-        return tuple(np.split(up, cuts, axis=self.dim))
-    def local_rule(self): return "each input gets its own slice of the gradient"
+    def forward(self, ctx, *xs):
+        ctx.sizes = [x.shape[self.dim] for x in xs]
+        return np.concatenate(xs, axis=self.dim)
+    def backward(self, ctx, up):
+        return tuple(np.split(up, np.cumsum(ctx.sizes)[:-1], axis=self.dim))
 
 
 ADD, SUB, MUL, DIV, MAXIMUM, MATMUL = Add(), Sub(), Mul(), Div(), Maximum(), MatMul()

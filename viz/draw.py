@@ -24,6 +24,8 @@ import numpy as np
 from tinygrad_cv.graph import Graph, Node, trace
 from tinygrad_cv.step import BackwardStep, ForwardStep, SeedStep, Stepper, StepState
 
+from .format import number
+
 FORMATS = ("svg", "png", "pdf", "dot")
 INSTALL_HINT = "install Graphviz (e.g. apt-get install graphviz, brew install graphviz, conda install graphviz)"
 
@@ -56,8 +58,6 @@ class _Ctx:
 
 # --- formatting ------------------------------------------------------------------------
 
-def _num(x: float) -> str:
-    return f"{x:.4g}"
 
 
 def _esc(text: str) -> str:
@@ -68,25 +68,25 @@ def _stats(a: Any) -> tuple[str, str]:
     """Two short lines for an array: mean/std and min/max (or the numbers when tiny)."""
     a = np.asarray(a)
     if a.ndim == 0:
-        return _num(float(a)), ""
+        return number(float(a)), ""
     if a.size == 0:
         return "empty", ""
     if a.size <= 3:
-        return "[" + ", ".join(_num(float(v)) for v in a.ravel()) + "]", ""
+        return "[" + ", ".join(number(float(v)) for v in a.ravel()) + "]", ""
     if a.dtype.kind not in "fiub":
         return str(a.dtype), ""
     f = a.astype(np.float64, copy=False)
-    return (f"mean {_num(float(f.mean()))}  std {_num(float(f.std()))}",
-            f"min {_num(float(f.min()))}  max {_num(float(f.max()))}")
+    return (f"mean {number(float(f.mean()))}  std {number(float(f.std()))}",
+            f"min {number(float(f.min()))}  max {number(float(f.max()))}")
 
 
 def _grad_line(g: Any) -> str:
     g = np.asarray(g, dtype=np.float64)
     if g.ndim == 0:
-        return f"grad {_num(float(g))}"
+        return f"grad {number(float(g))}"
     if g.size <= 3:
-        return "grad [" + ", ".join(_num(float(v)) for v in g.ravel()) + "]"
-    return f"|grad| mean {_num(float(np.abs(g).mean()))}  max {_num(float(np.abs(g).max()))}"
+        return "grad [" + ", ".join(number(float(v)) for v in g.ravel()) + "]"
+    return f"|grad| mean {number(float(np.abs(g).mean()))}  max {number(float(np.abs(g).max()))}"
 
 
 def _shape(a: Any) -> str:
@@ -149,9 +149,9 @@ def _value_label(ctx: _Ctx, node: Node) -> str:
     width = "3" if hl else "1"
     scalar = isinstance(data, float) or (data is None and isinstance(node.data, float))
     if scalar:
-        dtext = f'<font color="{VALUE}">data {_num(data)}</font>' if known else f'<font color="{UNKNOWN}">data ?</font>'
+        dtext = f'<font color="{VALUE}">data {number(data)}</font>' if known else f'<font color="{UNKNOWN}">data ?</font>'
         if has_grad:
-            gtext = f'<font color="{GRAD}"><b>grad {_num(grad)}</b></font>'
+            gtext = f'<font color="{GRAD}"><b>grad {number(grad)}</b></font>'
         else:
             gtext = f'<font color="{UNKNOWN}">grad ?</font>'
         return (f'<<table border="{width}"{border} cellborder="1" cellspacing="0" cellpadding="5">'
@@ -331,7 +331,7 @@ def _box_label(key: str, members: list[Node], leaving: set[int], ctx: _Ctx) -> s
     rows.append(f'<tr><td><font color="{VALUE}" point-size="10">{_esc(a)}</font></td></tr>')
     gs = [np.abs(np.asarray(n.grad, dtype=np.float64)).mean() for n in params if n.grad is not None]
     if gs:
-        rows.append(f'<tr><td><font color="{GRAD}" point-size="10"><b>params |grad| mean {_num(float(np.mean(gs)))}'
+        rows.append(f'<tr><td><font color="{GRAD}" point-size="10"><b>params |grad| mean {number(float(np.mean(gs)))}'
                     f'</b></font></td></tr>')
     return f'<<table{border} cellborder="0" cellspacing="0" cellpadding="3">' + "".join(rows) + "</table>>"
 

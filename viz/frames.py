@@ -16,6 +16,7 @@ from typing import Any
 from tinygrad_cv.step import Stepper
 
 from .draw import draw, pipe
+from .format import describe
 from .text import format_inputs, format_state
 
 _XML_PROLOGUE = re.compile(r"^\s*<\?xml[^>]*>\s*(<!DOCTYPE[^>]*>\s*)?(<!--.*?-->\s*)*", re.S)
@@ -132,7 +133,7 @@ def write_frames(stepper: Stepper, directory: str | Path, *, title: str | None =
             (out / f"frame_{pos:03d}.svg").write_text(svg, encoding="utf-8")
             event = stepper.current
             caption = (f"start  {format_inputs(stepper)}\nEnter (or the right arrow) runs the forward pass "
-                       "one node at a time." if event is None else event.describe())
+                       "one node at a time." if event is None else describe(event))
             known = format_state(stepper.state(), stepper)
             figures.append(
                 f'<section class="frame" id="frame-{pos + 1}" data-index="{pos}"{"" if pos == 0 else " hidden"}>\n'

@@ -7,7 +7,9 @@ from typing import IO, Any
 
 import click
 
-from tinygrad_cv.step import Event, Stepper, StepState, Style, fmt_number, summarize
+from tinygrad_cv.step import Event, Stepper, StepState
+
+from .format import Style, describe, number, summarize
 
 # role -> click.style arguments; values blue, gradients orange-red, as in the diagrams
 STYLES: dict[str, dict[str, Any]] = {
@@ -40,13 +42,14 @@ def styler(color: bool) -> Style:
 
 def format_event(event: Event, color: bool = False) -> str:
     """One event's description, coloured or plain."""
-    return event.describe(styler(color))
+    return describe(event, styler(color))
 
 
 def format_inputs(stepper: Stepper, color: bool = False) -> str:
     """The inputs line: ``inputs  x = -2, y = 5, z = -4``."""
     s = styler(color)
-    parts = [f"{s(n.label, 'name')} = {s(summarize(n.data), 'value')}" for n in stepper.graph.leaves if n.label]
+    parts = [f"{s(n.label, 'name')} = {s(summarize(n.data), 'value')}" for n in stepper.graph.leaves
+             if n.label and n.requires_grad]
     return f"{s('inputs', 'head')}  " + (", ".join(parts) if parts else "(none)")
 
 
@@ -85,9 +88,9 @@ def format_state(state: StepState, stepper: Stepper) -> str:
         k = id(n)
         if k in state.values:
             v = state.values[k]
-            text = f"{stepper.name(n)} = {fmt_number(v) if isinstance(v, float) else summarize(v)}"
+            text = f"{stepper.name(n)} = {number(v) if isinstance(v, float) else summarize(v)}"
             if k in state.grads:
                 g = state.grads[k]
-                text += f" (grad {fmt_number(g) if isinstance(g, float) else summarize(g)})"
+                text += f" (grad {number(g) if isinstance(g, float) else summarize(g)})"
             parts.append(text)
     return ", ".join(parts)

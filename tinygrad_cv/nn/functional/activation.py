@@ -37,47 +37,49 @@ def _stable_exp(x: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return shifted, np.exp(shifted)
 
 
-class Softmax(Op):
+class SoftmaxOp(Op):
     """s_i = e^(x_i - m) / sum_j e^(x_j - m), m = max_j x_j (the shift cancels, overflow cannot happen)."""
 
-    name = "softmax"
+    name, inputs = "softmax", ("x",)
+    derivatives = ("ds_i/dx_j = s_i (1[i=j] - s_j): dx = s * (up - sum(up * s))",)
 
     def __init__(self, dim: int):
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, ctx, x):
         _, e = _stable_exp(x, self.dim)
-        return e / e.sum(axis=self.dim, keepdims=True)
+        out = e / e.sum(axis=self.dim, keepdims=True)
+        ctx.save_for_backward(out)
+        return out
 
-    def backward(self, up, x, out):
+    def backward(self, ctx, up):
         # ds_i/dx_j = s_i (1[i=j] - s_j)  =>  dx = s * (up - sum(up * s))
+        (out,) = ctx.saved_tensors
         return (out * (up - (up * out).sum(axis=self.dim, keepdims=True)),)
-
-    def local_rule(self) -> str:
-        return "ds_i/dx_j = s_i (1[i=j] - s_j): dx = s * (up - sum(up * s))"
 
     def __repr__(self) -> str:
         return f"softmax(dim={self.dim})"
 
 
-class LogSoftmax(Op):
+class LogSoftmaxOp(Op):
     """log s_i = (x_i - m) - log sum_j e^(x_j - m)."""
 
-    name = "log_softmax"
+    name, inputs = "log_softmax", ("x",)
+    derivatives = ("d(log s_i)/dx_j = 1[i=j] - s_j: dx = up - s * sum(up)",)
 
     def __init__(self, dim: int):
         self.dim = dim
 
-    def forward(self, x):
+    def forward(self, ctx, x):
         shifted, e = _stable_exp(x, self.dim)
-        return shifted - np.log(e.sum(axis=self.dim, keepdims=True))
+        out = shifted - np.log(e.sum(axis=self.dim, keepdims=True))
+        ctx.save_for_backward(out)
+        return out
 
-    def backward(self, up, x, out):
+    def backward(self, ctx, up):
         # d log s_i / dx_j = 1[i=j] - s_j  =>  dx = up - s * sum(up)
+        (out,) = ctx.saved_tensors
         return (up - np.exp(out) * up.sum(axis=self.dim, keepdims=True),)
-
-    def local_rule(self) -> str:
-        return "d(log s_i)/dx_j = 1[i=j] - s_j: dx = up - s * sum(up)"
 
     def __repr__(self) -> str:
         return f"log_softmax(dim={self.dim})"
@@ -91,9 +93,9 @@ def _dim(x: Tensor, dim: int, fn: str) -> int:
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     """e^x / sum(e^x) along ``dim``, computed after subtracting the max (stable for any logits)."""
-    return Tensor.apply(Softmax(_dim(x, dim, "softmax")), x)
+    return Tensor.apply(SoftmaxOp(_dim(x, dim, "softmax")), x)
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """log(softmax(x)) along ``dim``, without ever forming tiny probabilities."""
-    return Tensor.apply(LogSoftmax(_dim(x, dim, "log_softmax")), x)
+    return Tensor.apply(LogSoftmaxOp(_dim(x, dim, "log_softmax")), x)

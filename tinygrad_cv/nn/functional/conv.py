@@ -2,11 +2,10 @@
 
 The arithmetic lives in the backends (tinygrad_cv/backends: reference.py is the
 readable version); these ops check shapes, pick the selected backend's kernels at
-forward time and keep that module, and whatever the backward needs, for backward.
+forward time and save them in the call's context, with whatever backward needs.
 """
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Sequence
 
 import numpy as np
@@ -19,78 +18,72 @@ from ...tensor import Tensor
 Size2 = int | Sequence[int]
 
 
-class Conv2d(Op):
+class Conv2dOp(Op):
     """y[n, o] = b[o] + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, oh*S + i, ow*S + j]."""
 
-    name = "conv2d"
-    symbol = "conv"
+    name, symbol, inputs = "conv2d", "conv", ("x", "W", "b")
+    derivatives = ("a convolution of the upstream gradient with the flipped filter: "
+                   "dx adds up*W back into every window",
+                   "dW[o,c,i,j] = sum over n, oh, ow of up * x[n, c, oh*S+i, ow*S+j]",
+                   "db[o] = sum of up over n, oh, ow")
 
-    def __init__(self, stride: tuple[int, int], padding: tuple[int, int], groups: int, needs: tuple[bool, ...]):
-        self.stride, self.padding, self.groups, self.needs = stride, padding, groups, needs
-        self.kernels: ModuleType | None = None
+    def __init__(self, stride: tuple[int, int], padding: tuple[int, int], groups: int):
+        self.stride, self.padding, self.groups = stride, padding, groups
 
-    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-        self.kernels = backends.kernels()
+    def forward(self, ctx, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        ctx.kernels = backends.kernels()
         dtype = np.result_type(x, w)
         x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-        return self.kernels.conv2d_forward(x, w, b, self.stride, self.padding, self.groups)
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+        return ctx.kernels.conv2d_forward(x, w, b, self.stride, self.padding, self.groups)
 
-    def backward(self, up: np.ndarray, x: np.ndarray, w: np.ndarray, *rest: np.ndarray):
-        dtype = np.result_type(x, w)
-        dx, dw, db = self.kernels.conv2d_backward(
-            up, x.astype(dtype, copy=False), w.astype(dtype, copy=False), self.stride, self.padding, self.groups,
-            *self.needs,
-        )
-        return (dx, dw, db) if rest else (dx, dw)
-
-    def local_rule(self) -> str:
-        return ("dy/dW[o,c,i,j] = x[n,c,oh*S+i,ow*S+j] (dW sums up*x over n, oh, ow); "
-                "dy/dx = W (dx adds up*W back into every window); db = sum of up")
+    def backward(self, ctx, up: np.ndarray):
+        x, w = ctx.saved_tensors
+        needs = tuple(ctx.needs_input_grad) + (False,) * (3 - len(ctx.needs_input_grad))
+        dx, dw, db = ctx.kernels.conv2d_backward(up, x, w, self.stride, self.padding, self.groups, *needs)
+        return (dx, dw, db) if ctx.has_bias else (dx, dw)
 
 
-class MaxPool2d(Op):
-    """y = max over each window; the winner's index (argmax) is kept for backward."""
+class MaxPool2dOp(Op):
+    """y = max over each window; the winner's index (argmax) is saved for backward."""
 
-    name = "max_pool2d"
-    symbol = "maxpool"
+    name, symbol, inputs = "max_pool2d", "maxpool", ("x",)
+    derivatives = ("max routes: 1 for each window's largest input, 0 for the others",)
 
     def __init__(self, kernel_size: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.kernels: ModuleType | None = None
-        self.argmax: np.ndarray | None = None
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self.kernels = backends.kernels()
-        y, self.argmax = self.kernels.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+    def forward(self, ctx, x: np.ndarray) -> np.ndarray:
+        ctx.kernels = backends.kernels()
+        y, ctx.argmax = ctx.kernels.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        ctx.shape = x.shape
         return y
 
-    def backward(self, up: np.ndarray, x: np.ndarray, out: np.ndarray):
-        return (self.kernels.max_pool2d_backward(up, self.argmax, x.shape, self.kernel_size, self.stride, self.padding),)
-
-    def local_rule(self) -> str:
-        return "max routes: dy/dx = 1 for the window's largest input, 0 for the others"
+    def backward(self, ctx, up: np.ndarray):
+        return (ctx.kernels.max_pool2d_backward(up, ctx.argmax, ctx.shape, self.kernel_size, self.stride,
+                                                self.padding),)
 
 
-class AvgPool2d(Op):
+class AvgPool2dOp(Op):
     """y = mean of each window (padding counts as zeros, as PyTorch's default)."""
 
-    name = "avg_pool2d"
-    symbol = "avgpool"
+    name, symbol, inputs = "avg_pool2d", "avgpool", ("x",)
 
     def __init__(self, kernel_size: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.kernels: ModuleType | None = None
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self.kernels = backends.kernels()
-        return self.kernels.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
-
-    def backward(self, up: np.ndarray, x: np.ndarray, out: np.ndarray):
-        return (self.kernels.avg_pool2d_backward(up, x.shape, self.kernel_size, self.stride, self.padding),)
-
-    def local_rule(self) -> str:
+    @property
+    def derivatives(self) -> tuple[str, ...]:
         k = self.kernel_size
-        return f"dy/dx = 1/{k[0] * k[1]} for every input of the window"
+        return (f"1/{k[0] * k[1]} for every input of its window",)
+
+    def forward(self, ctx, x: np.ndarray) -> np.ndarray:
+        ctx.kernels, ctx.shape = backends.kernels(), x.shape
+        return ctx.kernels.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+
+    def backward(self, ctx, up: np.ndarray):
+        return (ctx.kernels.avg_pool2d_backward(up, ctx.shape, self.kernel_size, self.stride, self.padding),)
 
 
 def _check_nchw(fn: str, x: Tensor) -> None:
@@ -132,8 +125,7 @@ def conv2d(
     except ValueError as e:
         raise ValueError(f"conv2d: {e}") from None
     parents = (input, weight) if bias is None else (input, weight, bias)
-    needs = (input.requires_grad, weight.requires_grad, bias is not None and bias.requires_grad)
-    return Tensor.apply(Conv2d(s, p, int(groups), needs), *parents)
+    return Tensor.apply(Conv2dOp(s, p, int(groups)), *parents)
 
 
 def _pool_args(fn: str, input: Tensor, kernel_size: Size2, stride: Size2 | None, padding: Size2):
@@ -152,9 +144,9 @@ def _pool_args(fn: str, input: Tensor, kernel_size: Size2, stride: Size2 | None,
 
 def max_pool2d(input: Tensor, kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0) -> Tensor:
     """PyTorch's F.max_pool2d (stride defaults to kernel_size; padding is -inf)."""
-    return Tensor.apply(MaxPool2d(*_pool_args("max_pool2d", input, kernel_size, stride, padding)), input)
+    return Tensor.apply(MaxPool2dOp(*_pool_args("max_pool2d", input, kernel_size, stride, padding)), input)
 
 
 def avg_pool2d(input: Tensor, kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0) -> Tensor:
     """PyTorch's F.avg_pool2d with count_include_pad=True (stride defaults to kernel_size)."""
-    return Tensor.apply(AvgPool2d(*_pool_args("avg_pool2d", input, kernel_size, stride, padding)), input)
+    return Tensor.apply(AvgPool2dOp(*_pool_args("avg_pool2d", input, kernel_size, stride, padding)), input)

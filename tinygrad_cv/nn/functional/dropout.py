@@ -8,22 +8,23 @@ from ...random import rng
 from ...tensor import Tensor
 
 
-class Dropout(Op):
-    """y = x * mask, mask_i = 1/(1-p) with probability 1-p, else 0 (drawn once per forward)."""
+class DropoutOp(Op):
+    """y = x * mask, mask_i = 1/(1-p) with probability 1-p, else 0 (drawn once per call of dropout)."""
 
-    name = "dropout"
+    name, inputs = "dropout", ("x",)
 
     def __init__(self, mask: np.ndarray, p: float):
-        self.mask, self.p = mask, p
+        self.mask, self.p = mask, p          # the mask is this op's argument, drawn by dropout()
 
-    def forward(self, x):
+    @property
+    def derivatives(self) -> tuple[str, ...]:
+        return (f"the mask: 1/(1-p) where kept, 0 where dropped (p = {self.p:g})",)
+
+    def forward(self, ctx, x):
         return x * self.mask.astype(x.dtype, copy=False)
 
-    def backward(self, up, x, out):
+    def backward(self, ctx, up):
         return (up * self.mask.astype(up.dtype, copy=False),)   # dy/dx = mask
-
-    def local_rule(self) -> str:
-        return f"dy/dx = mask: 1/(1-p) where kept, 0 where dropped (p = {self.p:g})"
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
@@ -38,4 +39,4 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     else:
         keep = rng().random(x.shape, dtype=np.float32) >= np.float32(p)
         mask = keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
-    return Tensor.apply(Dropout(mask, p), x)
+    return Tensor.apply(DropoutOp(mask, p), x)

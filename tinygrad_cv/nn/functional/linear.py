@@ -5,31 +5,31 @@ from ...graph import Op
 from ...tensor import Tensor
 
 
-class Linear(Op):
+class LinearOp(Op):
     """y = x @ W^T + b with W of shape (out, in); x may have extra leading axes."""
 
-    name = "linear"
+    name, inputs = "linear", ("x", "W", "b")
+    derivatives = ("W, so dx = up @ W", "x, so dW = up^T @ x", "1, so db = sum of up over the batch")
 
     def __init__(self, has_bias: bool):
         self.has_bias = has_bias
 
-    def forward(self, x, w, b=None):
+    def forward(self, ctx, x, w, b=None):
+        ctx.save_for_backward(x, w)
         y = x @ w.T
         if b is not None:
             y += b
         return y
 
-    def backward(self, up, x, w, *rest):
+    def backward(self, ctx, up):
         # dL/dx = up @ W,  dL/dW = up^T @ x,  dL/db = sum of up over the batch
+        x, w = ctx.saved_tensors
         up2 = up.reshape(-1, up.shape[-1])
         dx = up @ w
         dw = up2.T @ x.reshape(-1, x.shape[-1])
         if self.has_bias:
             return dx, dw, up2.sum(axis=0)
         return dx, dw
-
-    def local_rule(self) -> str:
-        return "dy/dx = W (so dx = up @ W), dy/dW = x (so dW = up^T @ x), dy/db = 1 (db = sum of up)"
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -46,7 +46,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return Tensor.apply(_LINEAR, x, weight, bias)
 
 
-_LINEAR, _LINEAR_NO_BIAS = Linear(True), Linear(False)
+_LINEAR, _LINEAR_NO_BIAS = LinearOp(True), LinearOp(False)
 
 
 def maxout(x: Tensor, weight: Tensor, bias: Tensor | None = None, pieces: int = 2) -> Tensor:

@@ -53,121 +53,112 @@ def _scale(up: np.ndarray, per_shape: tuple[int, ...], reduction: str) -> np.nda
     return up / up.dtype.type(n) if reduction == "mean" else up
 
 
-class CrossEntropy(Op):
+class CrossEntropyOp(Op):
     """L_i = -log softmax(x_i)[y_i] = log sum_j e^(x_ij) - x_i,y_i, fused with the log-softmax."""
 
-    name = "cross_entropy"
+    name, inputs = "cross_entropy", ("x",)
+    derivatives = ("dL/dx_j = softmax(x)_j - 1[j = y]",)
 
     def __init__(self, target: np.ndarray, reduction: str = "mean"):
         self.target, self.reduction = target, reduction
 
-    def forward(self, x):
+    def forward(self, ctx, x):
         shifted, e = _stable_exp(x, 1)
         total = e.sum(axis=1, keepdims=True)
         rows = np.arange(x.shape[0])
         per = np.log(total[:, 0]) - shifted[rows, self.target]
-        self.probs = e / total                      # kept for backward
+        ctx.save_for_backward(e / total)            # the softmax, for backward
         return _reduce(per, self.reduction)
 
-    def backward(self, up, x, out):
+    def backward(self, ctx, up):
         # dL_i/dx_ij = p_ij - 1[j = y_i]: softmax minus the one-hot target
-        probs = getattr(self, "probs", None)
-        if probs is None or probs.shape != x.shape:
-            self.forward(x)
-            probs = self.probs
+        (probs,) = ctx.saved_tensors
         g = probs.copy()
-        g[np.arange(x.shape[0]), self.target] -= 1
-        s = _scale(up, (x.shape[0],), self.reduction)
+        g[np.arange(probs.shape[0]), self.target] -= 1
+        s = _scale(up, (probs.shape[0],), self.reduction)
         g *= s[:, None] if s.ndim else s
         return (g,)
 
-    def local_rule(self) -> str:
-        return "dL/dx_j = softmax(x)_j - 1[j = y]"
 
-
-class NLLLoss(Op):
+class NLLLossOp(Op):
     """L_i = -x_i,y_i for log-probabilities x."""
 
-    name = "nll_loss"
+    name, inputs = "nll_loss", ("x",)
+    derivatives = ("dL/dx_j = -1 for the target class, 0 elsewhere",)
 
     def __init__(self, target: np.ndarray, reduction: str = "mean"):
         self.target, self.reduction = target, reduction
 
-    def forward(self, x):
+    def forward(self, ctx, x):
+        ctx.shape, ctx.dtype = x.shape, x.dtype
         return _reduce(-x[np.arange(x.shape[0]), self.target], self.reduction)
 
-    def backward(self, up, x, out):
+    def backward(self, ctx, up):
         # dL_i/dx_ij = -1 if j = y_i else 0
-        g = np.zeros_like(x)
-        s = _scale(up, (x.shape[0],), self.reduction)
-        g[np.arange(x.shape[0]), self.target] = -s
+        g = np.zeros(ctx.shape, dtype=ctx.dtype)
+        s = _scale(up, (ctx.shape[0],), self.reduction)
+        g[np.arange(ctx.shape[0]), self.target] = -s
         return (g,)
 
-    def local_rule(self) -> str:
-        return "dL/dx_j = -1 for the target class, 0 elsewhere"
 
-
-class BinaryCrossEntropy(Op):
+class BinaryCrossEntropyOp(Op):
     """L = -(t log p + (1 - t) log(1 - p)); logs clamped at -100 as PyTorch does."""
 
-    name = "binary_cross_entropy"
+    name, inputs = "binary_cross_entropy", ("p",)
+    derivatives = ("dL/dp = (p - t) / (p (1 - p))",)
 
     def __init__(self, target: np.ndarray, reduction: str = "mean"):
         self.target, self.reduction = target, reduction
 
-    def forward(self, p):
+    def forward(self, ctx, p):
         t = self.target
+        ctx.save_for_backward(p)
         with np.errstate(divide="ignore"):
             log_p = np.maximum(np.log(p), -100)
             log_1mp = np.maximum(np.log1p(-p), -100)
         return _reduce(-(t * log_p + (1 - t) * log_1mp), self.reduction)
 
-    def backward(self, up, p, out):
+    def backward(self, ctx, up):
         # dL/dp = -t/p + (1-t)/(1-p) = (p - t) / (p (1 - p))
+        (p,) = ctx.saved_tensors
         g = (p - self.target) / np.maximum(p * (1 - p), 1e-12)
         return ((g * _scale(up, p.shape, self.reduction)).astype(p.dtype, copy=False),)
 
-    def local_rule(self) -> str:
-        return "dL/dp = (p - t) / (p (1 - p))"
 
-
-class SVMLoss(Op):
+class SVMLossOp(Op):
     """CS231n's multiclass hinge: L_i = sum_{j != y_i} max(0, s_j - s_y_i + margin)."""
 
-    name = "svm_loss"
+    name, inputs = "svm_loss", ("s",)
+    derivatives = ("dL_i/ds_j = 1[s_j - s_y + margin > 0] (j != y);  dL_i/ds_y = -(number of violated margins)",)
 
     def __init__(self, target: np.ndarray, margin: float):
         self.target, self.margin = target, margin
 
-    def _margins(self, s):
+    def forward(self, ctx, s):
         rows = np.arange(s.shape[0])
         m = np.maximum(0, s - s[rows, self.target][:, None] + s.dtype.type(self.margin))
         m[rows, self.target] = 0
-        return m
+        ctx.save_for_backward(m)
+        return np.asarray(m.sum() / s.dtype.type(max(s.shape[0], 1)), dtype=s.dtype)
 
-    def forward(self, s):
-        return np.asarray(self._margins(s).sum() / s.dtype.type(max(s.shape[0], 1)), dtype=s.dtype)
-
-    def backward(self, up, s, out):
+    def backward(self, ctx, up):
         # each violated margin adds +1 to s_j and -1 to s_y
-        active = (self._margins(s) > 0).astype(s.dtype)
-        active[np.arange(s.shape[0]), self.target] = -active.sum(axis=1)
-        return (active * (up / s.dtype.type(max(s.shape[0], 1))),)
-
-    def local_rule(self) -> str:
-        return "dL_i/ds_j = 1[s_j - s_y + margin > 0] (j != y);  dL_i/ds_y = -(number of violated margins)"
+        (margins,) = ctx.saved_tensors
+        active = (margins > 0).astype(margins.dtype)
+        active[np.arange(margins.shape[0]), self.target] = -active.sum(axis=1)
+        return (active * (up / margins.dtype.type(max(margins.shape[0], 1))),)
 
 
 def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy of logits (N, C) against integer classes (N,): log-softmax + NLL in one op."""
     t = _class_targets(target, logits, "cross_entropy")
-    return Tensor.apply(CrossEntropy(t, _check_reduction(reduction, "cross_entropy")), logits)
+    return Tensor.apply(CrossEntropyOp(t, _check_reduction(reduction, "cross_entropy")), logits)
 
 
 def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities (N, C) (e.g. from log_softmax) at classes (N,)."""
     t = _class_targets(target, log_probs, "nll_loss")
-    return Tensor.apply(NLLLoss(t, _check_reduction(reduction, "nll_loss")), log_probs)
+    return Tensor.apply(NLLLossOp(t, _check_reduction(reduction, "nll_loss")), log_probs)
 
 
 def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
@@ -179,7 +170,7 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean") ->
     if p.size and (p.min() < 0 or p.max() > 1):
         raise ValueError(f"binary_cross_entropy: input must be probabilities in [0, 1], "
                          f"got values in [{p.min():.4g}, {p.max():.4g}] (apply sigmoid first)")
-    return Tensor.apply(BinaryCrossEntropy(t, _check_reduction(reduction, "binary_cross_entropy")), probs)
+    return Tensor.apply(BinaryCrossEntropyOp(t, _check_reduction(reduction, "binary_cross_entropy")), probs)
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
@@ -196,4 +187,4 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
 def svm_loss(scores: Tensor, target: Any, margin: float = 1.0) -> Tensor:
     """Multiclass SVM loss: mean over i of sum over j != y_i of max(0, s_j - s_y_i + margin)."""
     t = _class_targets(target, scores, "svm_loss")
-    return Tensor.apply(SVMLoss(t, float(margin)), scores)
+    return Tensor.apply(SVMLossOp(t, float(margin)), scores)

@@ -15,50 +15,67 @@ def _axes_and_shape(ndim: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return axes, (1, -1) + (1,) * (ndim - 2)
 
 
-class BatchNorm(Op):
+class BatchNormOp(Op):
     """y = gamma * x_hat + beta with x_hat = (x - mu) / sqrt(var + eps) per channel.
 
     In training mode mu and var (biased) come from the batch, so every x_hat depends on
-    every input of its channel; in eval mode they are the given running statistics.
+    every input of its channel, and the running statistics given (arrays, updated in place
+    as PyTorch's F.batch_norm does) move toward the batch's; in eval mode mu and var are
+    the running statistics.
     """
 
-    name = "batch_norm"
+    name, inputs = "batch_norm", ("x", "gamma", "beta")
+    derivatives = ("gamma/sigma * (up - mean(up) - x_hat * mean(up * x_hat)) in training "
+                   "(mu and sigma depend on every x of the channel), gamma/sigma * up in eval",
+                   "x_hat, so dgamma = sum of up * x_hat", "1, so dbeta = sum of up")
 
     def __init__(self, training: bool, eps: float, has_weight: bool, has_bias: bool,
-                 mean: np.ndarray | None = None, var: np.ndarray | None = None):
-        self.training, self.eps = training, eps
+                 mean: np.ndarray | None = None, var: np.ndarray | None = None, momentum: float = 0.1):
+        self.training, self.eps, self.momentum = training, eps, momentum
         self.has_weight, self.has_bias = has_weight, has_bias
         self.running = (mean, var)
+
+    def _batch_stats(self, x: np.ndarray, axes: tuple[int, ...], shape: tuple[int, ...]):
+        """The batch's mean and biased variance; the running statistics move toward them."""
+        mean = x.mean(axis=axes)
+        centered = x - mean.reshape(shape)
+        var = np.mean(centered * centered, axis=axes)          # biased: divide by m
+        m, mo = x.size // x.shape[1], self.momentum
+        rm, rv = self.running
+        if rm is not None:
+            rm *= 1 - mo
+            rm += mo * mean.astype(rm.dtype, copy=False)
+        if rv is not None:
+            rv *= 1 - mo
+            rv += mo * (var * (m / (m - 1))).astype(rv.dtype, copy=False)   # unbiased, as PyTorch
+        return centered, var
 
     def _params(self, rest):
         w = rest[0] if self.has_weight else None
         b = rest[int(self.has_weight)] if self.has_bias else None
         return w, b
 
-    def forward(self, x, *rest):
+    def forward(self, ctx, x, *rest):
         axes, shape = _axes_and_shape(x.ndim)
         if self.training:
-            mean = x.mean(axis=axes)
-            centered = x - mean.reshape(shape)
-            var = np.mean(centered * centered, axis=axes)      # biased: divide by m
-            self.batch_mean, self.batch_var = mean, var
+            centered, var = self._batch_stats(x, axes, shape)
         else:
             mean, var = self.running
             centered = x - mean.reshape(shape).astype(x.dtype, copy=False)
-        self.inv_std = (1 / np.sqrt(var + x.dtype.type(self.eps))).astype(x.dtype, copy=False)
-        x_hat = centered * self.inv_std.reshape(shape)
-        self.x_hat = x_hat
+        inv_std = (1 / np.sqrt(var + x.dtype.type(self.eps))).astype(x.dtype, copy=False)
+        x_hat = centered * inv_std.reshape(shape)
         w, b = self._params(rest)
+        ctx.save_for_backward(x_hat, inv_std, w)
         y = x_hat * w.reshape(shape) if w is not None else x_hat.copy()
         if b is not None:
             y += b.reshape(shape)
         return y
 
-    def backward(self, up, x, *rest_and_out):
-        rest = rest_and_out[:-1]
+    def backward(self, ctx, up):
+        x_hat, inv_std, w = ctx.saved_tensors
+        x = x_hat
         axes, shape = _axes_and_shape(x.ndim)
-        w, _ = self._params(rest)
-        x_hat, inv_std = self.x_hat, self.inv_std.reshape(shape)
+        inv_std = inv_std.reshape(shape)
         d_xhat = up * w.reshape(shape) if w is not None else up
         if self.training:
             # dx = inv_std/m * (m*d_xhat - sum(d_xhat) - x_hat * sum(d_xhat * x_hat)), m = N*H*W
@@ -75,9 +92,6 @@ class BatchNorm(Op):
             grads.append(up.sum(axis=axes))               # dy/dbeta = 1
         return tuple(grads)
 
-    def local_rule(self) -> str:
-        return ("dy/dgamma = x_hat, dy/dbeta = 1; dx = gamma/sigma * (up - mean(up) - x_hat * mean(up * x_hat)) "
-                "in training (mu and sigma depend on every x), gamma/sigma * up in eval")
 
 
 def _as_array(t: Any) -> np.ndarray | None:
@@ -109,16 +123,6 @@ def batch_norm(x: Tensor, running_mean: Any, running_var: Any, weight: Tensor | 
                              f"got input of shape {x.shape}")
     elif rm is None or rv is None:
         raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
-    op = BatchNorm(training, eps, weight is not None, bias is not None, rm, rv)
+    op = BatchNormOp(training, eps, weight is not None, bias is not None, rm, rv, momentum)
     parents = [x] + [t for t in (weight, bias) if t is not None]
-    out = Tensor.apply(op, *parents)
-    if training:
-        mo = momentum
-        if rm is not None:
-            rm *= 1 - mo
-            rm += mo * op.batch_mean.astype(rm.dtype, copy=False)
-        if rv is not None:
-            unbiased = op.batch_var * (m / (m - 1))
-            rv *= 1 - mo
-            rv += mo * unbiased.astype(rv.dtype, copy=False)
-    return out
+    return Tensor.apply(op, *parents)

@@ -1,0 +1,137 @@
+"""The words and numbers a person reads about a graph, written in one place.
+
+Numbers the way the course writes them (``-4``, ``0.5``, ``0.0183``), arrays in full
+when small and as a summary when large, an op applied to its inputs (``x + y``,
+``exp(x)``), each op's local derivative in the course's notation (``d(a*b)/db = a``),
+and the sentence for each step of the Stepper: the terminal (viz.text), the frame
+player (viz.frames), the diagrams (viz.draw) and the lessons all use these.
+
+A ``style(text, role)`` function colours the pieces; roles: "name", "value", "grad",
+"op", "rule", "head", "dim". The plain style returns the text unchanged.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from tinygrad_cv.graph import Op
+from tinygrad_cv.step import BackwardStep, Event, ForwardStep, SeedStep
+
+Style = Callable[[str, str], str]
+FULL_ARRAY = 16      # arrays with at most this many numbers are printed in full
+
+
+def plain(text: str, role: str) -> str:
+    return text
+
+
+def number(x: float) -> str:
+    """A scalar the way the course writes it: -4, 0.5, 0.0183."""
+    return f"{x:.4g}"
+
+
+def summarize(x: Any, full: int = FULL_ARRAY) -> str:
+    """A number, a small array in full, or a larger array as shape, dtype, norm, mean, min and max."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return number(x)
+    a = np.asarray(x)
+    if a.ndim == 0:
+        return number(a.item())
+    if a.size <= full:
+        body = np.array2string(a, precision=4, suppress_small=True, separator=", ", max_line_width=10_000)
+        return " ".join(body.split())
+    if a.dtype.kind not in "fiub":
+        return f"{a.shape} {a.dtype}"
+    f = a.astype(np.float64, copy=False)
+    return (f"shape {a.shape} {a.dtype}, norm {number(float(np.linalg.norm(f)))}, "
+            f"mean {number(float(f.mean()))}, min {number(float(f.min()))}, "
+            f"max {number(float(f.max()))}")
+
+
+def op_expression(op: Op, parents: list[str]) -> str:
+    """How the course writes node = op(inputs): "x + y", "-x", "x**2", "exp(x)", "leaky_relu(x, 0.1)"."""
+    if op.symbol and len(parents) == 2:
+        return f"{parents[0]} {op.symbol} {parents[1]}"
+    if op.symbol == "-" and len(parents) == 1:
+        return f"-{parents[0]}"
+    if op.name == "pow" and hasattr(op, "k"):
+        return f"{parents[0]}**{op.k:g}"
+    extra = [f"{getattr(op, a):g}" for a in ("slope", "alpha") if isinstance(getattr(op, a, None), (int, float))]
+    return f"{op.name}({', '.join(parents + extra)})"
+
+
+def local_rule(op: Op, slot: int) -> str:
+    """The local derivative of ``op`` for input ``slot``: "d(a*b)/db = a", or the fused op's sentence."""
+    if op.formula:
+        return f"d({op.formula})/d{op.inputs[slot]} = {op.derivative(slot)}"
+    return op.derivative(slot)
+
+
+def local_rules(op: Op, n_inputs: int) -> str:
+    """Every input's local derivative: "d(a*b)/da = b, d(a*b)/db = a"."""
+    rules = dict.fromkeys(local_rule(op, i) for i in range(n_inputs))    # alike inputs say it once
+    return ", ".join(rules)
+
+
+def _operand(x: float, style: Style) -> str:
+    """A number inside an expression; negatives in parentheses where a sign would read wrong."""
+    text = style(number(x), "value")
+    return f"({text})" if x < 0 else text
+
+
+def describe(event: Event, style: Style = plain) -> str:
+    """One step in the course's words (forward ``q = x + y = -2 + 5 = 3``; backward
+    ``upstream x local = downstream``, with the running sum where a node is used twice)."""
+    if isinstance(event, ForwardStep):
+        return _describe_forward(event, style)
+    if isinstance(event, SeedStep):
+        s, g = style, summarize(event.grad)
+        return (f"{s('backward starts', 'head')}  d{event.name}/d{event.name} = {s(g, 'grad')}  "
+                f"({s(event.name, 'name')}.grad = {s(g, 'grad')})")
+    return _describe_backward(event, style)
+
+
+def _describe_forward(e: ForwardStep, s: Style) -> str:
+    head = s(f"forward {e.number}/{e.total}", "head")
+    expr = op_expression(e.op, [s(n, "name") for n in e.input_names])
+    if all(isinstance(v, float) for v in e.inputs) and isinstance(e.result, float):
+        if len(e.inputs) == 2 and e.op.symbol:
+            shown = [s(number(e.inputs[0]), "value"), _operand(e.inputs[1], s)]
+        elif len(e.inputs) == 1 and (e.op.symbol == "-" or e.op.name == "pow"):
+            shown = [_operand(e.inputs[0], s)]
+        else:
+            shown = [s(number(v), "value") for v in e.inputs]
+        values = op_expression(e.op, shown)
+        return f"{head}  {s(e.name, 'name')} = {expr} = {values} = {s(number(e.result), 'value')}"
+    shapes = op_expression(e.op, [str(np.shape(v)) for v in e.inputs])
+    lines = [f"{head}  {s(e.name, 'name')} = {expr}    {s(shapes, 'dim')} -> {s(str(np.shape(e.result)), 'dim')}"]
+    for n, v in zip(e.input_names, e.inputs):
+        lines.append(f"    {s(n, 'name')}: {s(summarize(v), 'value')}")
+    lines.append(f"    -> {s(e.name, 'name')}: {s(summarize(e.result), 'value')}")
+    return "\n".join(lines)
+
+
+def _describe_backward(e: BackwardStep, s: Style) -> str:
+    r, c, p = e.root_name, e.child_name, e.parent_name
+    rule = local_rule(e.op, e.slot)
+    head = (f"{s(f'backward {e.number}/{e.total}', 'head')}  {s(c, 'name')} -> {s(p, 'name')}  "
+            f"{s(f'[{e.op.name}: {rule}]', 'rule')}")
+    if e.local is not None:
+        mid = (f"    upstream d{r}/d{c} = {s(number(e.upstream), 'grad')}  *  "
+               f"local d{c}/d{p} = {s(number(e.local), 'value')}  =  "
+               f"downstream {s(number(e.downstream), 'grad')}")
+        if e.previous is None:
+            acc = f"    {s(p, 'name')}.grad = {s(number(e.accumulated), 'grad')}"
+        else:
+            acc = (f"    {s(p, 'name')}.grad = {number(e.previous)} + {number(e.downstream)} = "
+                   f"{s(number(e.accumulated), 'grad')}  (used more than once: gradients add)")
+        return "\n".join([head, mid, acc])
+    lines = [head,
+             f"    upstream d{r}/d{c}: {s(summarize(e.upstream), 'grad')}",
+             f"    downstream to {s(p, 'name')}: {s(summarize(e.downstream), 'grad')}"]
+    more = "  (gradients add)" if e.previous is not None else ""
+    if np.shape(e.downstream) != np.shape(e.accumulated):
+        more += f"  (summed over the broadcast axes back to {np.shape(e.accumulated)})"
+    lines.append(f"    {s(p, 'name')}.grad so far: {s(summarize(e.accumulated), 'grad')}{more}")
+    return "\n".join(lines)
