@@ -15,6 +15,8 @@ from pathlib import Path
 if not __package__:  # run as a file: make the checkout's `lessons` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
+
 import tinygrad_cv as tg
 from lessons._lesson import check, heading, run, save_graph, say, start, table
 from tinygrad_cv.step import Stepper
@@ -37,6 +39,23 @@ def naive_backward(root: tg.Value, order: list[tg.Value]) -> None:
         local = node.op.local(*[p.data for p in node.parents], node.data)
         for parent, d in zip(node.parents, local):
             parent.grad += node.grad * d                # upstream x local = downstream
+
+
+class SigmoidGate(tg.autograd.Function):
+    """sigma(x) = 1 / (1 + e^-x) as one gate: forward keeps s, backward uses ds/dx = (1 - s) s."""
+
+    formula, derivatives = "sigma(a)", ("(1 - sigma(a)) sigma(a)",)
+
+    @staticmethod
+    def forward(ctx, x):
+        s = 1 / (1 + (-x).exp())
+        ctx.save_for_backward(s)
+        return s
+
+    @staticmethod
+    def backward(ctx, upstream):
+        (s,) = ctx.saved_tensors
+        return upstream * (1 - s) * s
 
 
 def depth_first_from_root(root: tg.Value) -> list[tg.Value]:
@@ -151,6 +170,28 @@ def main(argv: list[str] | None = None) -> None:
     check("engine: df/dx", x.grad, 39.0, tol=1e-12)
     check("engine: df/dy", y.grad, 26.0, tol=1e-12)
     save_graph(opts, f2, "06_backprop_reused_node")
+
+    heading("Any group of gates can become one gate")
+    say("""The sigmoid 1 / (1 + e^-x) is four gates: negate, exp, add 1, invert. Because its local
+        derivative has the short form ds/dx = (1 - s) s, we can also write it as a single gate that
+        keeps s from the forward pass and uses it in backward. tg.autograd.Function does exactly that,
+        with PyTorch's API: forward(ctx, x) saves s, backward(ctx, upstream) returns upstream (1 - s) s.""")
+    z = np.array([-2.0, 0.0, 1.0], dtype=np.float64)
+    a = tg.Tensor(z, requires_grad=True, dtype=np.float64)
+    b = tg.Tensor(z, requires_grad=True, dtype=np.float64)
+    one_gate = SigmoidGate.apply(a)
+    composed = 1 / (1 + (-b).exp())
+    one_gate.sum().backward()
+    composed.sum().backward()
+    n_one, n_composed = len(tg.trace(one_gate).nodes), len(tg.trace(composed).nodes)
+    table(["", "nodes in the graph", "ds/dx at x = -2, 0, 1"],
+          [["one gate", n_one, a.grad], ["composed gates", n_composed, b.grad]])
+    check("one gate: same gradients as the composed gates", a.grad, b.grad, tol=1e-15)
+    s = 1 / (1 + np.exp(-z))
+    check("one gate: ds/dx = (1 - s) s", a.grad, (1 - s) * s, tol=1e-15)
+    check("one gate: fewer nodes (x and s only)", n_one, 2)
+    check("one gate: gradcheck against central differences",
+          tg.gradcheck(lambda t: SigmoidGate.apply(t), tg.Tensor(z, requires_grad=True, dtype=np.float64)), True)
 
 
 if __name__ == "__main__":

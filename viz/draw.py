@@ -150,7 +150,9 @@ def _value_label(ctx: _Ctx, node: Node) -> str:
     scalar = isinstance(data, float) or (data is None and isinstance(node.data, float))
     if scalar:
         dtext = f'<font color="{VALUE}">data {number(data)}</font>' if known else f'<font color="{UNKNOWN}">data ?</font>'
-        if has_grad:
+        if node.is_leaf and not node.requires_grad:
+            gtext = f'<font color="{UNKNOWN}">constant</font>'        # takes no gradient
+        elif has_grad:
             gtext = f'<font color="{GRAD}"><b>grad {number(grad)}</b></font>'
         else:
             gtext = f'<font color="{UNKNOWN}">grad ?</font>'
