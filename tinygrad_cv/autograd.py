@@ -1,18 +1,17 @@
 """User-defined operations with PyTorch's API: any group of gates can become one gate.
 
-    class Sigmoid(tg.autograd.Function):
+    class Cubic(tg.autograd.Function):            # P3(x) = (5x^3 - 3x) / 2
         @staticmethod
         def forward(ctx, x):
-            s = 1 / (1 + (-x).exp())
-            ctx.save_for_backward(s)
-            return s
+            ctx.save_for_backward(x)
+            return 0.5 * (5 * x ** 3 - 3 * x)
 
         @staticmethod
         def backward(ctx, grad_output):
-            (s,) = ctx.saved_tensors
-            return grad_output * (1 - s) * s          # the local gradient (1 - s) s, times upstream
+            (x,) = ctx.saved_tensors
+            return grad_output * 1.5 * (5 * x ** 2 - 1)   # upstream x local dP3/dx
 
-    y = Sigmoid.apply(x)
+    y = Cubic.apply(x)
 
 ``forward`` receives Tensors and runs without recording (its inside is one gate, not a
 subgraph); ``backward`` receives the upstream gradient as a Tensor and returns one
