@@ -34,7 +34,7 @@ def naive_backward(root: tg.Value, order: list[tg.Value]) -> None:
         node.grad = 0.0
     root.grad = 1.0
     for node in order:
-        if node.op is None:
+        if node.is_leaf:
             continue
         local = node.op.local(*[p.data for p in node.parents], node.data)
         for parent, d in zip(node.parents, local):

@@ -140,7 +140,7 @@ def backward_edges(order: list[Node], seed: Any, grads: dict[int, Any]) -> Itera
     """
     grads[id(order[-1])] = seed
     for node in reversed(order):
-        if node.op is None:
+        if node.is_leaf:
             continue
         upstream = grads.get(id(node))
         if upstream is None:

@@ -124,7 +124,7 @@ def _kinds(graph: Graph, param_ids: set[int]) -> dict[int, str]:
             kinds[id(n)] = "root"
         elif id(n) in param_ids:
             kinds[id(n)] = "param"
-        elif n.op is None:
+        elif n.is_leaf:
             kinds[id(n)] = "input" if (n.requires_grad or n.label) else "const"
         else:
             kinds[id(n)] = "inner"
@@ -207,7 +207,7 @@ def draw(obj: Any, *, params: Mapping[str, Node] | None = None, collapse: bool |
             names[k] = stepper.name(n)
         elif n.label:
             names[k] = n.label
-        elif n.op is not None:
+        elif not n.is_leaf:
             names[k] = n.op.name
         else:
             names[k] = "input" if n.requires_grad else "const"
@@ -242,7 +242,7 @@ def draw(obj: Any, *, params: Mapping[str, Node] | None = None, collapse: bool |
     # Unnamed constants made outside any module (the 0.5 in ``h * 0.5``) sit with the module that uses them.
     consumer_scopes: dict[int, set[str]] = {}
     for p, c in graph.edges:
-        if p.op is None and not p.label and id(p) not in param_names and not getattr(p, "scope", ""):
+        if p.is_leaf and not p.label and id(p) not in param_names and not getattr(p, "scope", ""):
             consumer_scopes.setdefault(id(p), set()).add(scopes.get(id(c), getattr(c, "scope", "") or ""))
     for k, found in consumer_scopes.items():
         if len(found) == 1:
@@ -276,10 +276,10 @@ def draw(obj: Any, *, params: Mapping[str, Node] | None = None, collapse: bool |
         where = scope if clusters else ""
         bodies.setdefault(where, [])
         label = _value_label(ctx, n)
-        if not op_nodes and n.op is not None and not scalar and names[id(n)] != n.op.name:
+        if not op_nodes and not n.is_leaf and not scalar and names[id(n)] != n.op.name:
             label = _with_op(label, n)
         bodies[where].append(_node_line(f"n{i}", label, shape="plain"))
-        if op_nodes and n.op is not None:
+        if op_nodes and not n.is_leaf:
             hl = id(n) in hl_nodes
             shape = "circle" if scalar and len(_op_text(n)) <= 2 else "box"
             attrs = dict(shape=shape, style="filled,rounded" if shape == "box" else "filled", fillcolor=OP_FILL,
@@ -318,7 +318,7 @@ def _with_op(label: str, node: Node) -> str:
 
 def _box_label(key: str, members: list[Node], leaving: set[int], ctx: _Ctx) -> str:
     """One collapsed module: its name, how many ops and parameters it holds, its output shape."""
-    n_ops = sum(1 for n in members if n.op is not None)
+    n_ops = sum(1 for n in members if not n.is_leaf)
     params = [n for n in members if ctx.kinds[id(n)] == "param"]
     n_params = sum(int(np.size(n.data)) for n in params)
     exits = [n for n in members if id(n) in leaving]

@@ -57,7 +57,7 @@ def format_values(stepper: Stepper, color: bool = False) -> str:
     """Every computed node's value, for after a replay: ``q = 8, f = -32``."""
     s = styler(color)
     parts = [f"{s(stepper.name(n), 'name')} = {s(summarize(n.data), 'value')}"
-             for n in stepper.graph.nodes if n.op is not None]
+             for n in stepper.graph.nodes if not n.is_leaf]
     return ", ".join(parts)
 
 
