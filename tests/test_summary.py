@@ -79,13 +79,29 @@ def test_custom_forward_unknown_leaves_and_merges():
     assert s.total_memory == 100 + 100 + 200 + 200
 
 
-def test_shape_pass_computes_no_convolution(monkeypatch):
-    def no_kernels():
-        raise AssertionError("the shape pass must not run conv/pool kernels")
+def test_shape_pass_runs_the_real_forward_once_and_user_hooks_keep_firing():
+    model = resnet18(num_classes=10)
+    seen = []
+    mine = model.fc.register_forward_hook(lambda m, inputs, out: seen.append((inputs[0].shape, out.shape,
+                                                                             out.requires_grad)))
+    doubled = model.avgpool.register_forward_hook(lambda m, inputs, out: out * 2.0)
+    s = summary(model, (3, 64, 64))
+    assert seen == [((1, 512), (1, 10), False)]              # one zero example, under no_grad
+    assert s.rows[-1]["name"] == "fc" and s.rows[-1]["output_shape"] == (10,)
+    assert by_name(s)["avgpool"]["output_shape"] == (512, 1, 1)
+    # the summary's hooks are gone, the user's stay
+    assert list(model.fc._forward_hooks) == [mine.id] and list(model.avgpool._forward_hooks) == [doubled.id]
+    assert all(not m._forward_pre_hooks for m in model.modules())
 
-    monkeypatch.setattr(backends, "kernels", no_kernels)
-    s = summary(resnet18(num_classes=10), (3, 64, 64))
-    assert s.rows[-1]["output_shape"] == (10,)
+
+def test_hooks_are_removed_and_modes_restored_after_an_error():
+    model = small_net()
+    model.eval()
+    model[1].train()                                         # a mixed state, one module in training mode
+    with pytest.raises(ValueError, match="does not fit"):
+        summary(model, (3, 4, 4))
+    assert [m.training for m in model.modules()] == [False, False, True, False, False]
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
 
 
 def test_vgg16_summary_leaves_the_model_as_it_was():
@@ -137,13 +153,21 @@ def test_batch_dimension_is_refused_with_the_shape_to_pass():
         summary(lenet5(), (3, 28, 28))
 
 
-def test_skip_init_restores_the_initialisers():
-    before = nn.init.kaiming_uniform_
+def test_skip_init_draws_no_weights_and_then_draws_again():
+    tg.manual_seed(0)
     with skip_init():
-        assert nn.init.kaiming_uniform_ is not before
-    assert nn.init.kaiming_uniform_ is before
-    w = nn.Linear(3, 2).weight.data
-    assert np.all(np.abs(w) <= 1 / np.sqrt(3))
+        skipped = nn.Linear(3, 2)
+        with skip_init():                                    # nests
+            nn.init.normal_(skipped.bias, 5.0, 1.0)
+        nn.init.uniform_(skipped.bias, 1.0, 2.0)
+    assert not skipped.weight.data.any() and not skipped.bias.data.any()       # zeros, as allocated
+    after = nn.Linear(3, 2)                                  # outside the block: drawn again
+    assert 0 < np.abs(after.weight.data).max() <= 1 / np.sqrt(3)
+    tg.manual_seed(0)
+    fresh = nn.Linear(3, 2)
+    np.testing.assert_array_equal(after.weight.data, fresh.weight.data)        # nothing was drawn inside
+    with skip_init():
+        assert not resnet18(num_classes=2).conv1.weight.data.any()            # the models' own init too
 
 
 # -- the command line ---------------------------------------------------------------------------------
