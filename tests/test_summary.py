@@ -130,6 +130,25 @@ def test_errors_name_the_layer_and_the_values():
         summary(lambda x: x, (3,))
 
 
+class Picky(Module):
+    """A leaf without a rule that refuses odd widths."""
+
+    def forward(self, x):
+        if x.shape[-1] % 2:
+            raise ValueError(f"Picky needs an even width, got {x.shape[-1]}")
+        return x
+
+
+def test_the_layer_that_refuses_its_input_is_named_rule_or_not():
+    with pytest.raises(ValueError, match=r"^summary: layer '1' \(Picky\) on input 5x3: Picky needs an even width, got 3$"):
+        summary(nn.Sequential(nn.Linear(4, 3), Picky()), (5, 4))
+    with pytest.raises(ValueError, match=r"^summary: layer 'BatchNorm2d' \(BatchNorm2d\) on input 4: "
+                                         r"BatchNorm2d\(4\) expects input of shape \(N, 4, H, W\), got \(1, 4\)$"):
+        summary(nn.BatchNorm2d(4), (4,))
+    with pytest.raises(ValueError, match=r"'1' \(MaxPool2d\) on input 3x1x1: max_pool2d: a 2x2 filter .* does not fit"):
+        summary(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.MaxPool2d(2)), (3, 4, 4))
+
+
 def test_adaptive_pool_rows():
     s = summary(nn.Sequential(AdaptiveAvgPool2d((2, 2)), AdaptiveAvgPool2d(2)), (3, 6, 6))
     assert [(r["output_shape"], r["inplace"]) for r in s.rows] == [((3, 2, 2), False), ((3, 2, 2), True)]

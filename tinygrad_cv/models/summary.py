@@ -7,15 +7,16 @@
 
 Everything is measured by a **shape pass**: the model's own forward runs once, in eval
 mode and under no_grad, on a batch of one zero-filled example, with forward hooks
-(``Module.register_forward_hook``) on its modules. Before each leaf module (a module
-without sub-modules: conv, linear, pool, BN, activation, ...) runs, a pre-hook applies
-its output-shape rule: the rule checks the input (an error names the layer), counts the
-multiply-adds and says whether the output needs new memory; after it runs, a hook
-records the output. Containers with their own forward (ResNet blocks, inception
-modules) are followed as written, and the model's train/eval modes are restored after.
-A leaf type without a rule is recorded all the same, with 0 MACs. The hooks are removed
-at the end; a user's own hooks fire as usual. VGG16 at 224x224 (15.5G multiply-adds)
-takes about 0.7 s with the numba kernels; build it inside ``skip_init()`` so its 138M
+(``Module.register_forward_hook``) on its modules. After each leaf module (a module
+without sub-modules: conv, linear, pool, BN, activation, ...) runs, a hook records its
+output's shape and the parameters it owns, and its layer type's rule counts the
+multiply-adds from the input and output shapes and says whether the output needs new
+memory (a leaf type without a rule counts 0). Containers with their own forward (ResNet
+blocks, inception modules) run as written. The layers check their inputs themselves; a
+layer that refuses its input is named in the error. The hooks are removed and every
+module's train/eval mode restored at the end; a user's own hooks fire as usual. VGG16
+at 224x224 (15.5G multiply-adds) takes about 0.7 s on the numba kernels (about a
+minute on the numpy reference); build it inside ``skip_init()`` so that its 138M
 weights are not drawn first.
 
 Rows: one per call of a leaf module, in call order (a module called twice gets two
@@ -52,7 +53,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .. import nn
-from ..backends.shapes import output_hw, pair
 from ..graph import no_grad
 from ..nn.module import Module
 from ..tensor import Tensor
@@ -62,76 +62,40 @@ __all__ = ["Summary", "summary", "skip_init", "BYTES_PER_VALUE"]
 
 BYTES_PER_VALUE = 4          # float32
 Shape = tuple[int, ...]
-# rule(module, input shape with the batch axis) -> (output shape with the batch axis, MACs, inplace)
-Rule = Callable[[Any, Shape], tuple[Shape, int, bool]]
+# rule(module, input shape, output shape, both with the batch axis) -> (MACs, inplace)
+Rule = Callable[[Any, Shape, Shape], tuple[int, bool]]
 
 
-# -- output-shape rules, one per layer type ------------------------------------------------------
+# -- multiply-adds and memory, one rule per layer type ---------------------------------------------
+# The layers check their own inputs; a rule only counts, from the shapes the layer saw and made.
 
-def _need(module: Any, x: Shape, ndims: tuple[int, ...], channels: int | None, layout: str) -> None:
-    if len(x) not in ndims or (channels is not None and x[1] != channels):
-        raise ValueError(f"{type(module).__name__} expects input of shape {layout}, got {x}")
-
-
-def _conv(m: nn.Conv2d, x: Shape) -> tuple[Shape, int, bool]:
-    _need(m, x, (4,), m.in_channels, f"(N, {m.in_channels}, H, W)")
-    oh, ow = output_hw(x[2:], m.kernel_size, m.stride, m.padding)
+def _conv(m: nn.Conv2d, x: Shape, y: Shape) -> tuple[int, bool]:
     kh, kw = m.kernel_size
-    macs = oh * ow * m.out_channels * (m.in_channels // m.groups) * kh * kw
-    return (x[0], m.out_channels, oh, ow), macs, False
+    return y[2] * y[3] * m.out_channels * (m.in_channels // m.groups) * kh * kw, False
 
 
-def _linear(m: Any, x: Shape, pieces: int = 1) -> tuple[Shape, int, bool]:
-    _need(m, x, tuple(range(2, 9)), None, f"(N, ..., {m.in_features})")
-    if x[-1] != m.in_features:
-        raise ValueError(f"{type(m).__name__} expects input of shape (N, ..., {m.in_features}), got {x}")
-    positions = math.prod(x[1:-1])
-    return x[:-1] + (m.out_features,), positions * m.in_features * m.out_features * pieces, False
+def _linear(m: Any, x: Shape, y: Shape) -> tuple[int, bool]:
+    positions = math.prod(x[1:-1])               # a Linear on (N, L, in) counts L positions
+    return positions * m.in_features * m.out_features * getattr(m, "pieces", 1), False
 
 
-def _maxout(m: nn.Maxout, x: Shape) -> tuple[Shape, int, bool]:
-    return _linear(m, x, m.pieces)
-
-
-def _pool(m: Any, x: Shape) -> tuple[Shape, int, bool]:
-    _need(m, x, (4,), None, "(N, C, H, W)")
-    k, s, p = pair(m.kernel_size, "kernel_size"), pair(m.stride, "stride"), pair(m.padding, "padding")
-    return x[:2] + output_hw(x[2:], k, s, p), 0, False
-
-
-def _adaptive(m: AdaptiveAvgPool2d, x: Shape) -> tuple[Shape, int, bool]:
-    _need(m, x, (4,), None, "(N, C, H, W)")
-    out = x[:2] + m.output_size
-    return out, 0, out == x
-
-
-def _batch_norm(m: Any, x: Shape) -> tuple[Shape, int, bool]:
-    _need(m, x, m._dims, m.num_features, m._shape_text.format(C=m.num_features))
-    return x, 0, False
+def _adaptive(m: AdaptiveAvgPool2d, x: Shape, y: Shape) -> tuple[int, bool]:
+    return 0, y == x                             # pooling to the size it already has returns its input
 
 
 def _same(inplace: bool) -> Rule:
-    return lambda m, x: (x, 0, inplace)
+    return lambda m, x, y: (0, inplace)
 
 
-def _flatten(m: nn.Flatten, x: Shape) -> tuple[Shape, int, bool]:
-    s, e = m.start_dim % len(x), m.end_dim % len(x)
-    return x[:s] + (math.prod(x[s:e + 1]),) + x[e + 1:], 0, True
-
-
-# keyed by the forward function: a subclass with its own forward runs that forward instead
+# keyed by the forward function: a subclass with its own forward is counted as a layer without a rule
 _RULES: dict[Callable, Rule] = {
     nn.Conv2d.forward: _conv,
     nn.Linear.forward: _linear,
-    nn.Maxout.forward: _maxout,
-    nn.MaxPool2d.forward: _pool,
-    nn.AvgPool2d.forward: _pool,
+    nn.Maxout.forward: _linear,
     AdaptiveAvgPool2d.forward: _adaptive,
-    nn.BatchNorm1d.forward: _batch_norm,
-    nn.BatchNorm2d.forward: _batch_norm,
-    nn.Flatten.forward: _flatten,
-    **{cls.forward: _same(True) for cls in (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Dropout, nn.Identity)},
-    **{cls.forward: _same(False) for cls in (nn.Sigmoid, nn.Tanh, nn.Softmax, nn.LogSoftmax)},
+    **{cls.forward: _same(True) for cls in (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Dropout, nn.Identity, nn.Flatten)},
+    **{cls.forward: _same(False) for cls in (nn.MaxPool2d, nn.AvgPool2d, nn.BatchNorm1d, nn.BatchNorm2d,
+                                              nn.Sigmoid, nn.Tanh, nn.Softmax, nn.LogSoftmax)},
 }
 
 
@@ -266,7 +230,7 @@ def _shape_pass(model: Module, shape: Shape) -> Summary:
     seen: set[int] = set()
     made: list[Tensor] = []                 # outputs already in a row (kept alive, so their ids stay unique)
     made_ids: set[int] = set()
-    calls: list[tuple[Any, Shape | None, int, bool]] = []    # (input, rule's shape, MACs, inplace) per leaf call
+    running: list[tuple[Module, Any]] = []  # the leaf calls in progress, with their input
 
     def row_name(module: Module) -> str:
         return names.get(id(module)) or type(module).__name__
@@ -278,26 +242,16 @@ def _shape_pass(model: Module, shape: Shape) -> Summary:
                      "macs": int(macs), "memory": int(math.prod(out.shape[1:])), "inplace": bool(inplace)})
 
     def leaf_before(module: Module, args: tuple, kwargs: dict) -> None:
-        # the layer's rule checks the input and counts the MACs before the layer runs
         x = args[0] if len(args) == 1 and not kwargs and isinstance(args[0], Tensor) else None
-        rule = _RULES.get(getattr(type(module), "forward", None))
-        if rule is None or x is None:
-            calls.append((x, None, 0, False))
-            return
-        try:
-            out_shape, macs, inplace = rule(module, tuple(x.shape))
-        except ValueError as e:
-            raise ValueError(f"summary: layer {row_name(module)!r} ({type(module).__name__}) on input "
-                             f"{_dims(x.shape[1:])}: {e}") from None
-        calls.append((x, out_shape, macs, inplace))
+        running.append((module, x))
 
     def leaf_after(module: Module, args: tuple, out: Any) -> None:
-        x, out_shape, macs, inplace = calls.pop()
-        if out_shape is None:                         # no rule: in place if it gave back its input
-            inplace = x is not None and out is x
-        elif isinstance(out, Tensor) and tuple(out.shape) != out_shape:
-            raise RuntimeError(f"summary: the shape rule of {type(module).__name__} says {out_shape}, "
-                               f"but layer {row_name(module)!r} returned {tuple(out.shape)}")
+        _, x = running.pop()
+        rule = _RULES.get(getattr(type(module), "forward", None))
+        if rule is not None and x is not None and isinstance(out, Tensor):
+            macs, inplace = rule(module, tuple(x.shape), tuple(out.shape))
+        else:                                        # no rule: 0 MACs, in place if it gave back its input
+            macs, inplace = 0, x is not None and out is x
         new = [p for p in module.parameters() if id(p) not in seen]
         seen.update(id(p) for p in new)
         if isinstance(out, Tensor):
@@ -323,6 +277,12 @@ def _shape_pass(model: Module, shape: Shape) -> Summary:
         model.eval()
         with no_grad():
             model(x0)
+    except ValueError as e:
+        if not running:                              # raised by a container's own code: as it is
+            raise
+        module, x = running[-1]                      # the layer whose input did not fit
+        where = f" on input {_dims(x.shape[1:])}" if x is not None else ""
+        raise ValueError(f"summary: layer {row_name(module)!r} ({type(module).__name__}){where}: {e}") from None
     finally:
         for h in handles:
             h.remove()
