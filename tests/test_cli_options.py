@@ -6,18 +6,6 @@ from tinygrad_cv.models import registry
 from tinygrad_cv.train import MODELS, EpochStats, TrainResult
 
 
-def run_cli(capsys, *args):
-    from tinygrad_cv.cli import main
-
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 @pytest.mark.parametrize("args, words", [
     (("summary", "lenet6"), "Invalid value for 'MODEL': unknown model 'lenet6'; choose one of lenet5, alexnet"),
     (("train", "alexnet9"), "Invalid value for 'MODEL': unknown model 'alexnet9'; choose one of lenet5"),
@@ -34,8 +22,8 @@ def run_cli(capsys, *args):
     (("train", "lenet5", "--optimizer", "lbfgs"), "Invalid value for '--optimizer': unknown optimizer 'lbfgs'; "
                                                   "choose one of adam, sgd"),
 ])
-def test_a_bad_value_names_the_option_and_exits_2(capsys, args, words):
-    code, out, err = run_cli(capsys, *args)
+def test_a_bad_value_names_the_option_and_exits_2(run_cli, args, words):
+    code, out, err = run_cli(*args)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and words in err, err
 
@@ -52,7 +40,7 @@ def fake_fit(seen):
     ("numpy", ("--backend", "numba"), ("numba", "numba")),   # --backend wins over it
     (None, (), (None, backends.DEFAULT)),                    # neither: the library's default
 ])
-def test_train_backend_defaults_to_the_environment(capsys, monkeypatch, env, flag, expected):
+def test_train_backend_defaults_to_the_environment(run_cli, monkeypatch, env, flag, expected):
     from tinygrad_cv import train
 
     if env is None:
@@ -62,19 +50,19 @@ def test_train_backend_defaults_to_the_environment(capsys, monkeypatch, env, fla
     monkeypatch.setattr(backends, "_selected", None)         # as in a fresh process: read the environment
     seen = []
     monkeypatch.setattr(train, "fit", fake_fit(seen))
-    code, out, err = run_cli(capsys, "train", "lenet5", "--quiet", *flag)
+    code, out, err = run_cli("train", "lenet5", "--quiet", *flag)
     assert code == 0, err
     assert seen == [expected] and "held-out accuracy 90.0%" in out
 
 
-def test_summary_backend_option_selects_the_kernels(capsys, monkeypatch):
+def test_summary_backend_option_selects_the_kernels(run_cli, monkeypatch):
     monkeypatch.setattr(backends, "_selected", None)
     monkeypatch.delenv("TGCV_BACKEND", raising=False)
-    code, out, _ = run_cli(capsys, "summary", "lenet5", "--backend", "numpy")
+    code, out, _ = run_cli("summary", "lenet5", "--backend", "numpy")
     assert code == 0 and "Total params: 61,706" in out and backends.get_backend() == "numpy"
 
 
-def test_one_registry_behind_every_command(capsys):
+def test_one_registry_behind_every_command(run_cli):
     assert list(MODELS) == registry.names(mnist=True) == ["lenet5"]        # train.MODELS is read from it
     assert registry.names()[:3] == ["lenet5", "alexnet", "vgg16"] and len(registry.names()) == 10
     assert registry.get("alexnet").input_shape == (3, 227, 227)
@@ -82,7 +70,7 @@ def test_one_registry_behind_every_command(capsys):
     with pytest.raises(ValueError, match="unknown model 'vgg1'; choose one of lenet5, alexnet"):
         registry.get("vgg1")
     for command, names in (("summary", registry.names()), ("maps", ["lenet5"]), ("train", ["lenet5"])):
-        code, out, _ = run_cli(capsys, command, "--help")
+        code, out, _ = run_cli(command, "--help")
         listed = [line.split()[0] for line in out.split("MODEL is one of (input CxHxW):")[1].split("Options:")[0]
                   .strip().splitlines()]
         assert code == 0 and listed == names, command

@@ -191,32 +191,20 @@ def test_skip_init_draws_no_weights_and_then_draws_again():
 
 # -- the command line ---------------------------------------------------------------------------------
 
-def run_cli(capsys, *args):
-    from tinygrad_cv.cli import main
-
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 @pytest.mark.parametrize("name, first", [
     ("lenet5", "1x28x28"), ("alexnet", "3x227x227"), ("vgg16", "3x224x224"), ("vgg19", "3x224x224"),
     ("resnet18", "3x224x224"), ("resnet34", "3x224x224"), ("resnet50", "3x224x224"),
     ("mobilenet_v1", "3x224x224"), ("inception_naive", "256x28x28"), ("inception", "256x28x28")])
-def test_cli_every_zoo_name(capsys, name, first):
-    code, out, err = run_cli(capsys, "summary", name)
+def test_cli_every_zoo_name(run_cli, name, first):
+    code, out, err = run_cli("summary", name)
     assert code == 0 and err == ""
     assert f"on input {first}" in out and "Total params:" in out
 
 
-def test_cli_input_option(capsys):
-    code, out, _ = run_cli(capsys, "summary", "resnet18", "--input", "3x32x32")
+def test_cli_input_option(run_cli):
+    code, out, _ = run_cli("summary", "resnet18", "--input", "3x32x32")
     assert code == 0 and "on input 3x32x32" in out and "Total params: 11,689,512" in out
-    code, out, _ = run_cli(capsys, "summary", "inception_naive")
+    code, out, _ = run_cli("summary", "inception_naive")
     assert "672x28x28" in out and "854,196,224" in out
 
 
@@ -227,8 +215,8 @@ def test_cli_input_option(capsys):
     (("summary", "vgg16", "--input", "0x224x224"), "'0x224x224'"),
     (("summary", "alexnet", "--input", "3x32x32"), "does not fit"),
 ])
-def test_cli_errors_are_one_line(capsys, args, words):
-    code, out, err = run_cli(capsys, *args)
+def test_cli_errors_are_one_line(run_cli, args, words):
+    code, out, err = run_cli(*args)
     assert code != 0 and out == ""
     assert err.count("\n") == 1 and words in err and "Traceback" not in err
 
