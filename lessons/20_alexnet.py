@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         model = tg.models.alexnet()
     s = tg.models.summary(model, (3, 227, 227))
     rows = {r["name"]: r for r in s.rows}
-    say("""The summary runs a shape pass through the model (no arithmetic) and reports, per layer, the output
-        shape, the parameters, the multiply-adds and the activation values. Side by side with the
+    say("""The summary runs one forward pass of one all-zero image with hooks on the layers and reports,
+        per layer, the output shape, the parameters, the multiply-adds and the activation values. Side by side with the
         course's listing (the NORM layers, local response normalization, are not used any more and
         are left out of the library's model; they would change neither shape nor parameter count):""")
     out = []

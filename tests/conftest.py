@@ -21,3 +21,19 @@ def _fresh_state():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run ``tgcv ARGS...`` in this process: returns (exit code, stdout, stderr)."""
+    def run(*args):
+        from tinygrad_cv.cli import main
+
+        code = 0
+        try:
+            main(list(args))
+        except SystemExit as e:
+            code = e.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return run

@@ -117,6 +117,9 @@ def test_wrong_input_shapes_raise_value_errors_naming_both_shapes():
         nn.BatchNorm2d(4)(Tensor(np.zeros((2, 4), np.float32)))
     with pytest.raises(ValueError, match="divisible by groups"):
         nn.Conv2d(3, 4, 3, groups=2)
+    for pool, fn in ((nn.MaxPool2d(2), "max_pool2d"), (nn.AvgPool2d(2), "avg_pool2d")):   # checked by F once
+        with pytest.raises(ValueError, match=fn + r": input must be 4-D \(N, C, H, W\), got shape \(2, 3, 4\)"):
+            pool(Tensor(np.zeros((2, 3, 4), np.float32)))
 
 
 def test_default_init_is_pytorch_uniform():

@@ -79,13 +79,29 @@ def test_custom_forward_unknown_leaves_and_merges():
     assert s.total_memory == 100 + 100 + 200 + 200
 
 
-def test_shape_pass_computes_no_convolution(monkeypatch):
-    def no_kernels():
-        raise AssertionError("the shape pass must not run conv/pool kernels")
+def test_shape_pass_runs_the_real_forward_once_and_user_hooks_keep_firing():
+    model = resnet18(num_classes=10)
+    seen = []
+    mine = model.fc.register_forward_hook(lambda m, inputs, out: seen.append((inputs[0].shape, out.shape,
+                                                                             out.requires_grad)))
+    doubled = model.avgpool.register_forward_hook(lambda m, inputs, out: out * 2.0)
+    s = summary(model, (3, 64, 64))
+    assert seen == [((1, 512), (1, 10), False)]              # one zero example, under no_grad
+    assert s.rows[-1]["name"] == "fc" and s.rows[-1]["output_shape"] == (10,)
+    assert by_name(s)["avgpool"]["output_shape"] == (512, 1, 1)
+    # the summary's hooks are gone, the user's stay
+    assert list(model.fc._forward_hooks) == [mine.id] and list(model.avgpool._forward_hooks) == [doubled.id]
+    assert all(not m._forward_pre_hooks for m in model.modules())
 
-    monkeypatch.setattr(backends, "kernels", no_kernels)
-    s = summary(resnet18(num_classes=10), (3, 64, 64))
-    assert s.rows[-1]["output_shape"] == (10,)
+
+def test_hooks_are_removed_and_modes_restored_after_an_error():
+    model = small_net()
+    model.eval()
+    model[1].train()                                         # a mixed state, one module in training mode
+    with pytest.raises(ValueError, match="does not fit"):
+        summary(model, (3, 4, 4))
+    assert [m.training for m in model.modules()] == [False, False, True, False, False]
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
 
 
 def test_vgg16_summary_leaves_the_model_as_it_was():
@@ -114,6 +130,25 @@ def test_errors_name_the_layer_and_the_values():
         summary(lambda x: x, (3,))
 
 
+class Picky(Module):
+    """A leaf without a rule that refuses odd widths."""
+
+    def forward(self, x):
+        if x.shape[-1] % 2:
+            raise ValueError(f"Picky needs an even width, got {x.shape[-1]}")
+        return x
+
+
+def test_the_layer_that_refuses_its_input_is_named_rule_or_not():
+    with pytest.raises(ValueError, match=r"^summary: layer '1' \(Picky\) on input 5x3: Picky needs an even width, got 3$"):
+        summary(nn.Sequential(nn.Linear(4, 3), Picky()), (5, 4))
+    with pytest.raises(ValueError, match=r"^summary: layer 'BatchNorm2d' \(BatchNorm2d\) on input 4: "
+                                         r"BatchNorm2d\(4\) expects input of shape \(N, 4, H, W\), got \(1, 4\)$"):
+        summary(nn.BatchNorm2d(4), (4,))
+    with pytest.raises(ValueError, match=r"'1' \(MaxPool2d\) on input 3x1x1: max_pool2d: a 2x2 filter .* does not fit"):
+        summary(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.MaxPool2d(2)), (3, 4, 4))
+
+
 def test_adaptive_pool_rows():
     s = summary(nn.Sequential(AdaptiveAvgPool2d((2, 2)), AdaptiveAvgPool2d(2)), (3, 6, 6))
     assert [(r["output_shape"], r["inplace"]) for r in s.rows] == [((3, 2, 2), False), ((3, 2, 2), True)]
@@ -137,43 +172,39 @@ def test_batch_dimension_is_refused_with_the_shape_to_pass():
         summary(lenet5(), (3, 28, 28))
 
 
-def test_skip_init_restores_the_initialisers():
-    before = nn.init.kaiming_uniform_
+def test_skip_init_draws_no_weights_and_then_draws_again():
+    tg.manual_seed(0)
     with skip_init():
-        assert nn.init.kaiming_uniform_ is not before
-    assert nn.init.kaiming_uniform_ is before
-    w = nn.Linear(3, 2).weight.data
-    assert np.all(np.abs(w) <= 1 / np.sqrt(3))
+        skipped = nn.Linear(3, 2)
+        with skip_init():                                    # nests
+            nn.init.normal_(skipped.bias, 5.0, 1.0)
+        nn.init.uniform_(skipped.bias, 1.0, 2.0)
+    assert not skipped.weight.data.any() and not skipped.bias.data.any()       # zeros, as allocated
+    after = nn.Linear(3, 2)                                  # outside the block: drawn again
+    assert 0 < np.abs(after.weight.data).max() <= 1 / np.sqrt(3)
+    tg.manual_seed(0)
+    fresh = nn.Linear(3, 2)
+    np.testing.assert_array_equal(after.weight.data, fresh.weight.data)        # nothing was drawn inside
+    with skip_init():
+        assert not resnet18(num_classes=2).conv1.weight.data.any()            # the models' own init too
 
 
 # -- the command line ---------------------------------------------------------------------------------
-
-def run_cli(capsys, *args):
-    from tinygrad_cv.cli import main
-
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
 
 @pytest.mark.parametrize("name, first", [
     ("lenet5", "1x28x28"), ("alexnet", "3x227x227"), ("vgg16", "3x224x224"), ("vgg19", "3x224x224"),
     ("resnet18", "3x224x224"), ("resnet34", "3x224x224"), ("resnet50", "3x224x224"),
     ("mobilenet_v1", "3x224x224"), ("inception_naive", "256x28x28"), ("inception", "256x28x28")])
-def test_cli_every_zoo_name(capsys, name, first):
-    code, out, err = run_cli(capsys, "summary", name)
+def test_cli_every_zoo_name(run_cli, name, first):
+    code, out, err = run_cli("summary", name)
     assert code == 0 and err == ""
     assert f"on input {first}" in out and "Total params:" in out
 
 
-def test_cli_input_option(capsys):
-    code, out, _ = run_cli(capsys, "summary", "resnet18", "--input", "3x32x32")
+def test_cli_input_option(run_cli):
+    code, out, _ = run_cli("summary", "resnet18", "--input", "3x32x32")
     assert code == 0 and "on input 3x32x32" in out and "Total params: 11,689,512" in out
-    code, out, _ = run_cli(capsys, "summary", "inception_naive")
+    code, out, _ = run_cli("summary", "inception_naive")
     assert "672x28x28" in out and "854,196,224" in out
 
 
@@ -184,8 +215,8 @@ def test_cli_input_option(capsys):
     (("summary", "vgg16", "--input", "0x224x224"), "'0x224x224'"),
     (("summary", "alexnet", "--input", "3x32x32"), "does not fit"),
 ])
-def test_cli_errors_are_one_line(capsys, args, words):
-    code, out, err = run_cli(capsys, *args)
+def test_cli_errors_are_one_line(run_cli, args, words):
+    code, out, err = run_cli(*args)
     assert code != 0 and out == ""
     assert err.count("\n") == 1 and words in err and "Traceback" not in err
 

@@ -158,12 +158,19 @@ def test_filters_deeper_layers():
         maps.filters(conv, reduce="max")
 
 
-def test_capture_outputs_restores_classes(tiny, image):
+def test_capture_outputs_uses_hooks_and_removes_them(tiny, image):
+    mine = tiny.conv_a.register_forward_hook(lambda m, inputs, out: out * 0.0 + 1.0)   # a user's own hook
     with maps.capture_outputs(tiny, nn.Conv2d) as outs:
         tiny(tg.Tensor(image[None, None]))
-        assert type(tiny.conv_a) is not nn.Conv2d and isinstance(tiny.conv_a, nn.Conv2d)
-    assert list(outs) == ["conv_a", "block.0"] and type(tiny.conv_a) is nn.Conv2d
+        assert len(tiny.conv_a._forward_hooks) == 2 and type(tiny.conv_a) is nn.Conv2d
+    assert list(outs) == ["conv_a", "block.0"] and list(tiny.conv_a._forward_hooks) == [mine.id]
     assert outs["block.0"].shape == (1, 6, 4, 4)
+    assert np.all(outs["conv_a"].data == 1.0)          # the output the model went on with, after the user's hook
+    mine.remove()
+    with pytest.raises(ZeroDivisionError):
+        with maps.capture_outputs(tiny, nn.Conv2d):
+            1 / 0
+    assert all(not m._forward_hooks for m in tiny.modules())
 
 
 def test_write_png_round_trip(tmp_path):

@@ -43,7 +43,7 @@ __all__ = ["TrainConfig", "EpochStats", "TrainResult", "MODELS", "OPTIMIZERS", "
            "build_model", "load_mnist", "prepare", "make_loader", "make_optimizer", "make_scheduler",
            "train_epoch", "evaluate", "fit", "WeightAverage", "plot_curves"]
 
-MODELS: dict[str, Callable[[], nn.Module]] = {"lenet5": models.lenet5}
+MODELS: dict[str, Callable[[], nn.Module]] = {n: s.build for n, s in models.registry.MODELS.items() if s.mnist}
 OPTIMIZERS = ("adam", "sgd")
 DEFAULT_LR = {"adam": 4e-3, "sgd": 0.05}
 WARMUP_STEPS = 30

@@ -5,10 +5,10 @@
     fm.maps["conv1"].shape          # (out_channels, H, W): one tile per output channel
     viz.filters(model.conv1, "out/conv1_filters.png")
 
-Activations are captured without touching ``nn``: for the duration of one forward
-pass each chosen module's class is swapped for a recording subclass whose
-``forward`` calls the original and keeps its output (:func:`capture_outputs`).
-After ``backward`` those output tensors hold dScore/dActivation in ``.grad``.
+Activations are captured with forward hooks (``Module.register_forward_hook``): for
+the duration of one forward pass each chosen module gets a hook that keeps its output
+(:func:`capture_outputs`), and the hooks are removed after. After ``backward`` those
+output tensors hold dScore/dActivation in ``.grad``.
 
 Images are written by a small pure-NumPy PNG writer (zlib), so nothing here needs
 matplotlib; with matplotlib installed :func:`feature_maps` also writes an annotated
@@ -143,36 +143,28 @@ def capture_outputs(model: Module, kinds: type | tuple[type, ...] | None = None,
 
     Chooses modules of ``kinds`` (classes) and/or with dotted ``names`` from
     ``model.named_modules()``; yields a dict name -> output Tensor (the last call's),
-    filled as the forward runs, in the order the modules ran. Each chosen module's
-    class is swapped for a recording subclass inside the block and restored after,
-    so ``nn`` itself is never edited.
+    filled as the forward runs, in the order the modules ran. Each chosen module gets
+    a forward hook for the block, removed after (also when the block raises).
     """
     wanted = None if names is None else set(names)
     chosen = [(n, m) for n, m in model.named_modules()
               if (kinds is None or isinstance(m, kinds)) and (wanted is None or n in wanted)]
     store: dict[str, Any] = {}
-    swapped = []
+
+    def recorder(name: str) -> Any:
+        def hook(module: Any, inputs: tuple, output: Any) -> None:
+            store.pop(name, None)            # keep "the order they ran" for repeated calls too
+            store[name] = output
+        return hook
+
+    handles = []
     try:
         for name, module in chosen:
-            cls = type(module)
-            recorder = type(cls.__name__, (cls,), {"forward": _recording_forward(cls, name, store),
-                                                   "__qualname__": cls.__qualname__,
-                                                   "__module__": cls.__module__})
-            object.__setattr__(module, "__class__", recorder)
-            swapped.append((module, cls))
+            handles.append(module.register_forward_hook(recorder(name)))
         yield store
     finally:
-        for module, cls in swapped:
-            object.__setattr__(module, "__class__", cls)
-
-
-def _recording_forward(cls: type, name: str, store: dict[str, Any]) -> Any:
-    def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
-        out = cls.forward(self, *args, **kwargs)
-        store.pop(name, None)            # keep "the order they ran" for repeated calls too
-        store[name] = out
-        return out
-    return forward
+        for h in handles:
+            h.remove()
 
 
 # -- feature maps ---------------------------------------------------------------------------------
@@ -254,7 +246,7 @@ def feature_maps(model: Module, image: Any, *, layers: Sequence[str] | None = No
             raise ValueError(f"no Conv2d layer named {', '.join(map(repr, unknown))} in "
                              f"{type(model).__name__}; conv layers: {', '.join(convs)}")
     x = _as_batch(image)
-    modes = {id(m): m.training for m in model.modules()}
+    modes = [(m, m.training) for m in model.modules()]       # parents before their children
     params = list(model.parameters())
     saved = [p.grad for p in params]
     model.eval()
@@ -288,8 +280,8 @@ def feature_maps(model: Module, image: Any, *, layers: Sequence[str] | None = No
     finally:
         for p, g in zip(params, saved):
             p.grad = g
-        for m in model.modules():
-            object.__setattr__(m, "training", modes[id(m)])
+        for m, mode in modes:        # train(mode) sets a whole subtree: parents first, children after
+            m.train(mode)
     order = [n for n in outs if n in chosen]
     maps = {n: np.asarray(outs[n].data)[0] for n in order}
     result = FeatureMaps(input=x[0], maps=maps,

@@ -12,32 +12,33 @@ from pathlib import Path
 import click
 
 from . import fail
+from .options import DIGIT, backend_option, model_argument
 
 
 @click.command("maps")
-@click.argument("model", type=click.Choice(["lenet5"]))
+@model_argument(mnist=True)
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Trained weights (.npz from tgcv train); without it the model is untrained.")
-@click.option("--digit", type=int, default=7, show_default=True, help="Which digit (0-9) to look at.")
+@click.option("--digit", type=DIGIT, default=7, show_default=True, help="Which digit (0-9) to look at.")
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the PNGs (created if missing).")
+@backend_option(expose=False)
 def command(model: str, checkpoint: Path | None, digit: int, out: Path) -> None:
     """Feature maps, their gradients and the filters of a CNN for one digit.
 
     \b
     tgcv maps lenet5 --checkpoint model.npz --digit 7 -o maps/
     """
-    if not 0 <= digit <= 9:
-        fail(f"--digit must be 0..9, got {digit}")
     if checkpoint is not None and not checkpoint.is_file():
         fail(f"checkpoint {checkpoint} does not exist")
     if out.exists() and not out.is_dir():
         fail(f"{out} exists and is not a directory")
     from tinygrad_cv import checkpoint as ckpt
-    from tinygrad_cv import data, models, nn
+    from tinygrad_cv import data, nn
+    from tinygrad_cv.models import registry
     from viz import maps
 
-    net = {"lenet5": models.lenet5}[model]()
+    net = registry.get(model, mnist=True).build()
     if checkpoint is not None:
         try:
             ckpt.load(net, checkpoint)

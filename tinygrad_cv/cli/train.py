@@ -3,41 +3,41 @@ from __future__ import annotations
 
 import click
 
-from ..train import DEFAULT_LR, TrainConfig
+from ..train import DEFAULT_LR, OPTIMIZERS, TrainConfig
 from . import fail
+from .options import POSITIVE, NamedChoice, backend_option, model_argument
 
 _D = TrainConfig()
 
 
 @click.command("train")
-@click.argument("model")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help=f"Passes over the training digits [{_D.epochs}].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help=f"Digits per step [{_D.batch_size}].")
+@model_argument(mnist=True)
+@click.option("--epochs", type=POSITIVE, default=None, help=f"Passes over the training digits [{_D.epochs}].")
+@click.option("--batch-size", type=POSITIVE, default=None, help=f"Digits per step [{_D.batch_size}].")
 @click.option("--lr", type=float, default=None, help="Peak learning rate [" + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + "].")
-@click.option("--optimizer", default=_D.optimizer, show_default=True, help="adam or sgd.")
-@click.option("--backend", default="numba", show_default=True, help="Conv/pool kernels: numpy, numba or cuda.")
+@click.option("--optimizer", type=NamedChoice("optimizer", OPTIMIZERS), default=_D.optimizer, show_default=True,
+              help="adam or sgd.")
+@backend_option()
 @click.option("--data", "data_dir", default=None, metavar="DIR",
               help="Full MNIST IDX files in DIR (default: the 8,000/2,000 shipped digits).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on the first N digits only.")
+@click.option("--limit", type=POSITIVE, default=None, help="Train on the first N digits only.")
 @click.option("--augment", type=click.IntRange(min=0), default=None, help=f"Max random shift in pixels [{_D.augment}].")
 @click.option("--save", "save_path", default=None, metavar="FILE.npz", help="Write a checkpoint at the end.")
 @click.option("--plot", "plot_path", default=None, metavar="FILE.png", help="Plot loss and accuracy (matplotlib).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for init, shuffling and augmentation.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(model: str, epochs: int | None, batch_size: int | None, lr: float | None, optimizer: str,
-            backend: str, data_dir: str | None, limit: int | None, augment: int | None, save_path: str | None,
+            backend: str | None, data_dir: str | None, limit: int | None, augment: int | None, save_path: str | None,
             plot_path: str | None, seed: int, quiet: bool) -> None:
-    """Train MODEL (lenet5) and print one line per epoch: loss, held-out accuracy, seconds."""
-    from .. import backends, checkpoint
-    from ..data import DataError
-    from ..train import MODELS, OPTIMIZERS, fit, plot_curves
+    """Train MODEL and print one line per epoch: loss, held-out accuracy, seconds.
 
-    if model not in MODELS:
-        fail(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
-    if optimizer not in OPTIMIZERS:
-        fail(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
-    if backend not in backends.BACKENDS:
-        fail(f"unknown backend {backend!r}; choose one of: {', '.join(backends.BACKENDS)}")
+    Without --backend the kernels are $TGCV_BACKEND's if it is set, else the library's
+    default (numba).
+    """
+    from .. import checkpoint
+    from ..data import DataError
+    from ..train import fit, plot_curves
+
     if data_dir is not None:
         from pathlib import Path
         if not Path(data_dir).expanduser().is_dir():

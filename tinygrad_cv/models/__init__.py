@@ -12,7 +12,8 @@ from .mobilenet import MobileNetV1, mobilenet_v1
 from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50
 from .summary import Summary, skip_init, summary
 from .vgg import VGG, vgg16, vgg19
+from . import registry  # noqa: E402  (after the models it lists)
 
 __all__ += ["AlexNet", "alexnet", "VGG", "vgg16", "vgg19", "ResNet", "BasicBlock", "Bottleneck", "resnet18",
             "resnet34", "resnet50", "MobileNetV1", "mobilenet_v1", "InceptionModule", "inception_module",
-            "Summary", "summary", "skip_init"]
+            "Summary", "summary", "skip_init", "registry"]

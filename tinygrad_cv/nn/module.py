@@ -6,10 +6,20 @@ PyTorch names them ("features.0.weight", "bn.running_mean"), so weights move
 between the two 1:1. Calling a module runs ``forward`` inside
 ``name_scope(<its attribute name>)``, so every tensor it creates carries the
 module's dotted path (``tensor.scope``) for clustering a model's graph.
+
+Forward hooks (PyTorch's) let a tool watch or change a layer without editing it:
+``register_forward_pre_hook(fn)`` calls ``fn(module, inputs)`` just before
+``forward`` and ``register_forward_hook(fn)`` calls ``fn(module, inputs, output)``
+just after; each returns a :class:`RemovableHandle` whose ``remove()`` takes the
+hook off again. The model summary, the feature maps and the gradient-flow
+diagrams are built this way.
 """
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections import OrderedDict
+from contextlib import nullcontext
 from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
@@ -35,6 +45,39 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What ``register_forward_hook`` / ``register_forward_pre_hook`` return (PyTorch's
+    torch.utils.hooks.RemovableHandle): ``handle.remove()`` takes the hook off its module.
+
+    Removing twice is harmless. As a context manager the hook lives for the block only::
+
+        with model.fc.register_forward_hook(lambda m, inputs, out: print(out.shape)):
+            model(x)                       # prints fc's output shape
+        model(x)                           # prints nothing: the hook is gone
+    """
+
+    def __init__(self, hooks: OrderedDict, *extra: set) -> None:
+        self.id = next(_hook_ids)
+        self._refs = [weakref.ref(hooks)]
+        self._extra = list(extra)          # e.g. the set of hook ids that take kwargs
+
+    def remove(self) -> None:
+        hooks = self._refs[0]()
+        if hooks is not None:
+            hooks.pop(self.id, None)
+        for ids in self._extra:
+            ids.discard(self.id)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
 def _array_of(value: Any) -> np.ndarray:
     return value.data if isinstance(value, Tensor) else np.asarray(value)
 
@@ -51,6 +94,9 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_scope_name", "")
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_hooks_with_kwargs", set())
 
     # -- registration ---------------------------------------------------------------------
     def _dicts(self) -> tuple[dict, dict, dict]:
@@ -243,16 +289,87 @@ class Module:
             t.data[...] = a.astype(t.data.dtype, copy=False)
         return IncompatibleKeys(missing, unexpected)
 
+    # -- forward hooks ------------------------------------------------------------------------------
+    def _add_hook(self, kind: str, hook: Callable, prepend: bool, with_kwargs: bool) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"register_{kind[1:-1]}({hook!r}): a hook must be callable")
+        try:
+            hooks, with_kw = self.__dict__[kind], self.__dict__["_hooks_with_kwargs"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
+                                 f"before hooks can be registered") from None
+        handle = RemovableHandle(hooks, with_kw)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        if with_kwargs:
+            with_kw.add(handle.id)
+        return handle
+
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, inputs)`` every time this module is called, before ``forward``.
+
+        ``inputs`` is the tuple of positional arguments. The hook may return new inputs --
+        a tuple, or a single value that stands for a 1-tuple -- which ``forward`` (and the
+        hooks after it) then receive; returning None keeps them. Hooks run in the order
+        they were registered (``prepend=True`` puts this one first). With ``with_kwargs=True``
+        the hook is ``hook(module, inputs, kwargs)`` and returns None or ``(inputs, kwargs)``.
+        Returns a :class:`RemovableHandle`.
+        """
+        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, inputs, output)`` every time this module is called, after ``forward``.
+
+        ``inputs`` is the tuple of positional arguments ``forward`` received (after any
+        pre-hook replaced them), ``output`` what it returned. The hook may return a
+        replacement output, which the caller (and the hooks after it) get instead;
+        returning None keeps it. Hooks run in the order they were registered
+        (``prepend=True`` puts this one first). With ``with_kwargs=True`` the hook is
+        ``hook(module, inputs, kwargs, output)``. Returns a :class:`RemovableHandle`.
+        """
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs)
+
     # -- calling ----------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run ``forward`` inside ``name_scope(<attribute name>)``, with the forward hooks around it.
+
+        Order: pre-hooks (each may replace the inputs), ``forward``, forward hooks (each may
+        replace the output). The hooks are the ones registered when the call starts: a hook
+        registered (or removed) by a hook takes effect from the next call, as in PyTorch.
+        """
         forward = getattr(type(self), "forward", None)
         if forward is None:
             raise TypeError(f"{type(self).__name__} has no forward(); define forward(self, x) in the subclass")
         name = self._scope_name
-        if not name:                      # a root module: its children's names start the path
-            return forward(self, *args, **kwargs)
-        with name_scope(name):
-            return forward(self, *args, **kwargs)
+        # a root module has no name: its children's names start the path
+        with name_scope(name) if name else nullcontext():
+            d = self.__dict__
+            pre, post = d.get("_forward_pre_hooks"), d.get("_forward_hooks")
+            if not pre and not post:
+                return forward(self, *args, **kwargs)
+            with_kw = d["_hooks_with_kwargs"]
+            for hook_id, hook in tuple((pre or {}).items()):
+                if hook_id in with_kw:
+                    result = hook(self, args, kwargs)
+                    if result is not None:
+                        if not (isinstance(result, tuple) and len(result) == 2):
+                            raise RuntimeError(f"forward pre-hook {hook!r} with kwargs must return None "
+                                               f"or a tuple (inputs, kwargs), got {type(result).__name__}")
+                        args, kwargs = result
+                        args = args if isinstance(args, tuple) else (args,)
+                else:
+                    result = hook(self, args)
+                    if result is not None:
+                        args = result if isinstance(result, tuple) else (result,)
+            output = forward(self, *args, **kwargs)
+            for hook_id, hook in tuple((post or {}).items()):
+                result = hook(self, args, kwargs, output) if hook_id in with_kw else hook(self, args, output)
+                if result is not None:
+                    output = result
+            return output
 
     def extra_repr(self) -> str:
         """The arguments shown inside the parentheses of repr(); layers override this."""

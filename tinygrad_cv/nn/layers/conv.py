@@ -41,9 +41,9 @@ class Conv2d(Module):
         self.stride = _pair(stride, "stride")
         self.padding = _pair(padding, "padding")
         kh, kw = self.kernel_size
-        self.weight = Parameter(np.empty((out_channels, in_channels // groups, kh, kw), dtype=np.float32))
+        self.weight = Parameter(np.zeros((out_channels, in_channels // groups, kh, kw), dtype=np.float32))
         if bias:
-            self.bias = Parameter(np.empty(out_channels, dtype=np.float32))
+            self.bias = Parameter(np.zeros(out_channels, dtype=np.float32))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

@@ -23,8 +23,8 @@ class Linear(Module):
         if in_features < 1 or out_features < 1:
             raise ValueError(f"Linear needs positive sizes, got in_features={in_features}, out_features={out_features}")
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(np.empty((out_features, in_features), dtype=np.float32))
-        self.bias = Parameter(np.empty(out_features, dtype=np.float32)) if bias else None
+        self.weight = Parameter(np.zeros((out_features, in_features), dtype=np.float32))
+        self.bias = Parameter(np.zeros(out_features, dtype=np.float32)) if bias else None
         if not bias:
             self.register_parameter("bias", None)
         self.reset_parameters()

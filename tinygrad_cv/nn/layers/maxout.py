@@ -23,9 +23,9 @@ class Maxout(Module):
         if pieces < 1:
             raise ValueError(f"Maxout needs pieces >= 1, got {pieces}")
         self.in_features, self.out_features, self.pieces = in_features, out_features, pieces
-        self.weight = Parameter(np.empty((out_features * pieces, in_features), dtype=np.float32))
+        self.weight = Parameter(np.zeros((out_features * pieces, in_features), dtype=np.float32))
         if bias:
-            self.bias = Parameter(np.empty(out_features * pieces, dtype=np.float32))
+            self.bias = Parameter(np.zeros(out_features * pieces, dtype=np.float32))
         else:
             self.register_parameter("bias", None)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
