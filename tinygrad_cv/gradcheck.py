@@ -37,6 +37,12 @@ def gradcheck(fn: Callable[..., Node], *inputs: Any, eps: float = 1e-6, atol: fl
     ``raise_exception=True``. A NaN or infinite gradient (analytic or numeric) is
     always a failure, reported for the first element where it occurs.
     """
+    with np.errstate(all="ignore"):                 # NaN/inf are reported below, not warned about
+        return _gradcheck(fn, inputs, eps, atol, rtol, raise_exception, seed)
+
+
+def _gradcheck(fn: Callable[..., Node], inputs: tuple, eps: float, atol: float, rtol: float,
+               raise_exception: bool, seed: int) -> bool:
     inputs = tuple(_as_float64(x) for x in inputs)
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Value) or (isinstance(x, Tensor) and x.requires_grad)]
     if not checked:

@@ -99,11 +99,14 @@ class MatMul(Op):
 class Pow(Op):
     name = "pow"
     def __init__(self, k: float): self.k = k
-    def forward(self, a): return a ** self.k
+    def forward(self, a):
+        with np.errstate(all="ignore"):     # 0**-1 = inf, (-1)**0.5 = nan: IEEE results, as in PyTorch, no warning
+            return a ** self.k
     def backward(self, up, a, out):
         if self.k == 0:                     # d(a^0)/da = 0 everywhere, also at a = 0 (as in PyTorch)
             return (np.zeros_like(a, dtype=np.result_type(up, a)),)
-        return (up * (self.k * a ** (self.k - 1)),)
+        with np.errstate(all="ignore"):
+            return (up * (self.k * a ** (self.k - 1)),)
     def local_rule(self): return f"d(a^k)/da = k*a^(k-1), k = {self.k:g}"
     def __repr__(self): return f"**{self.k:g}"
 

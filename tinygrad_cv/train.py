@@ -280,17 +280,30 @@ def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] |
     return result
 
 
+def _progress_bar(total: int, desc: str) -> Any:
+    """A tqdm bar on stderr, made with Ctrl-C held back: a bar interrupted half-built cannot be closed."""
+    import signal
+    import threading
+
+    from tqdm import tqdm
+
+    held = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    if held:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, unit="batch", dynamic_ncols=True)
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _epochs(config: TrainConfig, model: nn.Module, loader: Any, opt: optim.Optimizer, sched: Any,
             average: WeightAverage | None, test_x: np.ndarray, test_y: np.ndarray, result: TrainResult,
             progress: bool, log: Callable[[str], None],
             finished: list[tuple[EpochStats, dict[str, np.ndarray]]]) -> None:
     """The epochs of ``fit``; after each, the evaluated weights are kept in ``finished`` (for Ctrl-C)."""
     for epoch in range(1, config.epochs + 1):
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{config.epochs}", file=sys.stderr,
-                       leave=False, unit="batch", dynamic_ncols=True)
+        bar = _progress_bar(len(loader), f"epoch {epoch}/{config.epochs}") if progress else None
         start = time.perf_counter()
         try:
             loss = train_epoch(model, loader, opt, sched, bar, result.step_losses, average)

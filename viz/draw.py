@@ -499,7 +499,10 @@ def pipe(dig: graphviz.Digraph, fmt: str, timeout: float | None = DOT_TIMEOUT) -
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        proc.wait()
     if proc.returncode != 0:
         detail = err.decode(errors="replace").strip().splitlines()
         raise RuntimeError(f"Graphviz failed: {detail[0] if detail else f'exit status {proc.returncode}'}")
