@@ -388,7 +388,7 @@ def kill_during_save(tmp: Path) -> str | None:
         if sig == signal.SIGTERM and left:
             return f"lost: SIGTERM left temp files {left}"
     if not F.leftover_temps(tmp):
-        return None if True else None          # kill -9 may have struck before the temp file existed
+        return "wrong: kill -9 left no temp file to sweep (it struck too early to test the sweep)"
     checkpoint.save({"w": np.ones(4)}, target)
     left = F.leftover_temps(tmp)
     return f"lost: the next save did not sweep {left}" if left else None

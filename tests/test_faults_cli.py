@@ -1,7 +1,6 @@
 """Issue 15, the command line: one line and the documented exit code for every bad input, never a
 traceback or a warning; a bounded hypothesis fuzz of the expression parser and of the CLI."""
 import os
-import string
 
 import numpy as np
 import pytest

@@ -1,5 +1,6 @@
 """Issue 15, drawing and training: bounded layouts, dot never left running; no trained model lost."""
 import importlib
+import os
 import signal
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def test_a_value_used_many_times_is_drawn_beside_each_use():
     e = parse("+".join(["x"] * 100), {"x": 1.0})
     e.root.backward()
     src = viz.draw(e.root).source
-    assert src.count("(use ") == 99 - 7 + 7 or src.count("(use ") >= 90
+    assert src.count("(use ") == 99                                  # x is used 100 times: drawn 1 + 99 times
     assert max(src.count(f"\tn{i} ->") for i in range(3)) <= 1       # no hub of 100 edges for dot to untangle
 
 
@@ -60,7 +61,6 @@ def test_frames_are_bounded(tmp_path):
 @pytest.mark.skipif(not viz.has_dot(), reason="needs Graphviz")
 def test_dot_is_killed_on_timeout():
     dig = viz.draw(_chain(1500), max_fanout=10_000)
-    before = F.leftover_temps  # noqa: F841 (keeps the import used)
     start = time.perf_counter()
     try:
         D.pipe(dig, "svg", timeout=0.5)
@@ -68,22 +68,7 @@ def test_dot_is_killed_on_timeout():
         assert "stopped" in str(e)
     assert time.perf_counter() - start < 10
     time.sleep(0.2)
-    assert not _dot_children()
-
-
-def _dot_children():
-    import os
-    me = str(os.getpid())
-    found = []
-    for p in __import__("pathlib").Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                stat = (p / "stat").read_text().rsplit(")", 1)[1].split()
-                if stat[1] == me and (p / "comm").read_text().strip() == "dot":
-                    found.append(p.name)
-            except (OSError, IndexError):
-                pass
-    return found
+    assert not [d for d in _children_named(os.getpid(), "dot") if _alive(d)]
 
 
 @pytest.mark.skipif(not viz.has_dot(), reason="needs Graphviz")
@@ -108,7 +93,6 @@ def test_killing_tgcv_kills_its_dot(tmp_path):
             time.sleep(0.05)
         assert not any(_alive(d) for d in dots), "dot outlived tgcv"
     finally:
-        import os
         try:
             os.killpg(p.pid, 9)
         except ProcessLookupError:

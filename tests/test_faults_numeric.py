@@ -76,3 +76,11 @@ def test_pow_zero_gradient_is_zero_at_zero():
     v = Value(0.0)
     (v ** 0).backward()
     assert v.grad == 0.0
+
+
+@pytest.mark.parametrize("args,words", [((3, 4, 0), "kernel_size must be >= 1, got 0"),
+                                        ((3, 4, -3), "kernel_size must be >= 1, got -3"),
+                                        ((3, 4, 3, 0), "stride must be >= 1"), ((3, 4, 3, 1, -1), "padding must be >= 0")])
+def test_conv2d_sizes_are_checked_with_the_argument_named(args, words):
+    with pytest.raises(ValueError, match=words):
+        tg.nn.Conv2d(*args)

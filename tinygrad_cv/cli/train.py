@@ -64,11 +64,11 @@ def command(model: str, epochs: int | None, batch_size: int | None, lr: float | 
     except (ValueError, RuntimeError, ImportError, OSError) as e:
         fail(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
     if result.interrupted:
-        _stop(result, config, save_path, model, optimizer, seed)
+        _stop(result, config.epochs, save_path, model, optimizer, seed)
     best = max(h.accuracy for h in result.history)
     click.echo(f"held-out accuracy {100 * result.history[-1].accuracy:.1f}% (best {100 * best:.1f}%)")
     if save_path is not None:
-        click.echo(f"saved {_save(result, config, save_path, model, optimizer, seed)}")
+        click.echo(f"saved {_save(result, save_path, model, optimizer, seed)}")
     if plot_path is not None:
         try:
             plot_curves(result, plot_path)
@@ -103,7 +103,7 @@ def _plot_formats() -> tuple[str, ...]:
     return tuple(sorted(Figure().canvas.get_supported_filetypes()))
 
 
-def _save(result, config, save_path: str, model: str, optimizer: str, seed: int, **extra) -> object:
+def _save(result, save_path: str, model: str, optimizer: str, seed: int, **extra) -> object:
     from .. import checkpoint
 
     try:
@@ -113,16 +113,16 @@ def _save(result, config, save_path: str, model: str, optimizer: str, seed: int,
         fail(f"cannot save {save_path}: {e}", 1)
 
 
-def _stop(result, config, save_path: str | None, model: str, optimizer: str, seed: int) -> None:
+def _stop(result, total: int, save_path: str | None, model: str, optimizer: str, seed: int) -> None:
     """Ctrl-C: one line on stderr, the last finished epoch saved when --save was given, exit 130."""
     import sys
 
-    done, total = len(result.history), config.epochs
+    done = len(result.history)
     where = f"interrupted during epoch {done + 1}/{total}"
     if not done:
         what = "no epoch finished, nothing saved" if save_path else "no epoch finished"
     elif save_path is not None:
-        path = _save(result, config, save_path, model, optimizer, seed, interrupted=True)
+        path = _save(result, save_path, model, optimizer, seed, interrupted=True)
         what = (f"saved epoch {done} (held-out accuracy {100 * result.history[-1].accuracy:.1f}%) to {path}")
     else:
         what = f"epoch {done} was the last finished (held-out accuracy {100 * result.history[-1].accuracy:.1f}%)"
