@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import math
 import string
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -121,8 +122,7 @@ class _Builder:
                 if k is None:
                     raise ExprError("the exponent of ** must be a number (as in x**2), not an expression")
                 return self.record(self.build(node.left) ** k)
-            a, b = self.build(node.left), self.build(node.right)
-            return self.record({"+": a.__add__, "-": a.__sub__, "*": a.__mul__, "/": a.__truediv__}[op](b))
+            return self.chain(node)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
                 return self.record(-self.build(node.operand))
@@ -132,6 +132,20 @@ class _Builder:
         if isinstance(node, ast.Call):
             return self.call(node)
         raise self.refuse(_what(node))
+
+    def chain(self, node: ast.BinOp) -> Value:
+        """``a + b - c * d ...``: Python parses a flat chain as a left-leaning tree as deep as the chain is
+        long; walk its left spine in a loop, so the length of a sum (bounded by MAX_LENGTH), not the
+        recursion limit, decides what is accepted."""
+        spine: list[tuple[str, ast.AST]] = []
+        while isinstance(node, ast.BinOp) and _BINOPS.get(type(node.op)) in ("+", "-", "*", "/"):
+            spine.append((_BINOPS[type(node.op)], node.right))
+            node = node.left
+        a = self.build(node)
+        for op, right in reversed(spine):
+            b = self.build(right)
+            a = self.record({"+": a.__add__, "-": a.__sub__, "*": a.__mul__, "/": a.__truediv__}[op](b))
+        return a
 
     def call(self, node: ast.Call) -> Value:
         if not isinstance(node.func, ast.Name):
@@ -202,7 +216,9 @@ def parse(source: str, values: Mapping[str, float] | None = None) -> Expression:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ExprError(f"the value of {name} must be a finite number, got {v!r}")
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")          # "invalid decimal literal" etc.: the error below says it
+            tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as e:
         where = f" at column {e.offset}" if e.offset else ""
         raise ExprError(f"cannot parse {source.strip()!r}: {e.msg}{where}") from None

@@ -34,8 +34,15 @@ def gradcheck(fn: Callable[..., Node], *inputs: Any, eps: float = 1e-6, atol: fl
     ``inputs`` are Tensors (floating ones are checked in float64 copies; only those
     with requires_grad are perturbed) or Values. On a mismatch the worst element is
     reported (input, index, numeric, analytic) on stderr, or raised with
-    ``raise_exception=True``.
+    ``raise_exception=True``. A NaN or infinite gradient (analytic or numeric) is
+    always a failure, reported for the first element where it occurs.
     """
+    with np.errstate(all="ignore"):                 # NaN/inf are reported below, not warned about
+        return _gradcheck(fn, inputs, eps, atol, rtol, raise_exception, seed)
+
+
+def _gradcheck(fn: Callable[..., Node], inputs: tuple, eps: float, atol: float, rtol: float,
+               raise_exception: bool, seed: int) -> bool:
     inputs = tuple(_as_float64(x) for x in inputs)
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Value) or (isinstance(x, Tensor) and x.requires_grad)]
     if not checked:
@@ -56,6 +63,7 @@ def gradcheck(fn: Callable[..., Node], *inputs: Any, eps: float = 1e-6, atol: fl
     out.backward(weights if isinstance(out, Tensor) else None)
 
     worst = (0.0, None)
+    nonfinite = None                                # the first element with a NaN/inf gradient
     for i in checked:
         x = inputs[i]
         if isinstance(x, Value):
@@ -75,16 +83,25 @@ def gradcheck(fn: Callable[..., Node], *inputs: Any, eps: float = 1e-6, atol: fl
             put(idx, orig)
             numeric = (plus - minus) / (2 * eps)
             a = float(analytic[0] if isinstance(x, Value) else analytic[idx])
+            if not (np.isfinite(numeric) and np.isfinite(a)):
+                nonfinite = nonfinite or (i, idx, numeric, a)
+                continue
             excess = abs(numeric - a) - (atol + rtol * abs(numeric))
             if excess > worst[0]:
                 worst = (excess, (i, idx, numeric, a))
 
-    if worst[1] is None:
+    if worst[1] is None and nonfinite is None:
         return True
-    i, idx, numeric, a = worst[1]
+    i, idx, numeric, a = nonfinite or worst[1]
     name = getattr(inputs[i], "label", "") or f"input {i}"
-    message = (f"gradcheck failed: worst element {name}{list(idx) if idx else ''}: "
-               f"numeric {numeric:.6g}, analytic {a:.6g} (|diff| {abs(numeric - a):.3g})")
+    where = f"{name}{list(idx) if idx else ''}"
+    if nonfinite is not None:                       # NaN compares false: never let it pass as a match
+        which = " and ".join(w for w, v in (("numeric", numeric), ("analytic", a)) if not np.isfinite(v))
+        message = (f"gradcheck failed: element {where} has a non-finite {which} gradient: "
+                   f"numeric {numeric:.6g}, analytic {a:.6g}")
+    else:
+        message = (f"gradcheck failed: worst element {where}: "
+                   f"numeric {numeric:.6g}, analytic {a:.6g} (|diff| {abs(numeric - a):.3g})")
     if raise_exception:
         raise GradcheckError(message)
     print(message, file=sys.stderr)

@@ -70,11 +70,25 @@ class Max(ScalarOp):
 class Pow(ScalarOp):
     name = "pow"
     def __init__(self, k: float): self.k = k
-    def forward(self, a): return a ** self.k
-    def local(self, a, out): return (self.k * a ** (self.k - 1),)
+    def forward(self, a): return self.power(a, self.k)
+    def local(self, a, out):                        # d(a^0)/da = 0, also at a = 0 (as in PyTorch)
+        return (0.0 if self.k == 0 else self.k * self.power(a, self.k - 1),)
     formula = "a^k"
     @property
     def derivatives(self): return (f"{self.k:g}*a^{self.k - 1:g}",)
+
+    @staticmethod
+    def power(a: float, k: float) -> float:
+        """a ** k as IEEE floats (and PyTorch) have it: 0 ** -1 = inf, (-1) ** 0.5 = nan, never complex."""
+        try:
+            r = a ** k
+            if type(r) is float:
+                return r
+        except (ZeroDivisionError, OverflowError):
+            pass
+        import numpy as np
+        with np.errstate(all="ignore"):
+            return float(np.power(np.float64(a), np.float64(k)))
     def __repr__(self): return f"**{self.k:g}"
 
 

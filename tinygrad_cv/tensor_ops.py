@@ -109,10 +109,14 @@ class Pow(Op):
     def __init__(self, k: float): self.k = k
     def forward(self, ctx, a):
         ctx.save_for_backward(a)
-        return a ** self.k
+        with np.errstate(all="ignore"):     # 0**-1 = inf, (-1)**0.5 = nan: IEEE results, as in PyTorch, no warning
+            return a ** self.k
     def backward(self, ctx, up):
         (a,) = ctx.saved_tensors
-        return (up * (self.k * a ** (self.k - 1)),)
+        if self.k == 0:                     # d(a^0)/da = 0 everywhere, also at a = 0 (as in PyTorch)
+            return (np.zeros_like(a, dtype=np.result_type(up, a)),)
+        with np.errstate(all="ignore"):
+            return (up * (self.k * a ** (self.k - 1)),)
     @property
     def derivatives(self): return (f"{self.k:g}*a^{self.k - 1:g}",)
     def __repr__(self): return f"**{self.k:g}"

@@ -79,8 +79,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1, got {self.limit}")
 
@@ -109,6 +109,7 @@ class TrainResult:
     history: list[EpochStats] = field(default_factory=list)
     step_losses: list[float] = field(default_factory=list)
     config: TrainConfig | None = None
+    interrupted: bool = False      # stopped by Ctrl-C: ``model`` holds the last finished epoch's weights
 
 
 def build_model(name: str) -> nn.Module:
@@ -241,6 +242,11 @@ def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] |
     """Train ``config.model`` per the recipe; ``log`` gets one line per epoch (default: print).
 
     progress=True draws a tqdm bar per epoch on stderr.
+
+    Ctrl-C (KeyboardInterrupt) stops training cleanly: the bar is closed, the model is
+    put back to the weights of the last finished epoch (the ones its accuracy was
+    reported for) and the result comes back with ``interrupted=True`` and the history
+    so far (empty when the first epoch did not finish).
     """
     from .backends import set_backend
 
@@ -249,6 +255,9 @@ def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] |
         set_backend(config.backend)
     train_x, train_y = load_mnist("train", config.data, config.limit)
     test_x, test_y = load_mnist("test", config.data)
+    for split, labels in (("training", train_y), ("held-out", test_y)):
+        if len(labels) == 0:
+            raise tgdata.DataError(f"there are no {split} digits to {'train on' if split == 'training' else 'evaluate on'}")
     test_x = prepare(test_x)
     manual_seed(config.seed)
     model = build_model(config.model)
@@ -258,12 +267,43 @@ def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] |
     sched = make_scheduler(config.schedule, opt, config.epochs * len(loader), config.warmup_steps)
     average = WeightAverage(model, config.average) if config.average else None
     result = TrainResult(model, config=config)
+    finished: list[tuple[EpochStats, dict[str, np.ndarray]]] = []     # the last finished epoch, its weights
+    try:
+        _epochs(config, model, loader, opt, sched, average, test_x, test_y, result, progress, log, finished)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        if finished:
+            stats, weights = finished[0]
+            model.load_state_dict(weights)
+            result.history = [h for h in result.history if h.epoch < stats.epoch] + [stats]
+        model.train()
+    return result
+
+
+def _progress_bar(total: int, desc: str) -> Any:
+    """A tqdm bar on stderr, made with Ctrl-C held back: a bar interrupted half-built cannot be closed."""
+    import signal
+    import threading
+
+    from tqdm import tqdm
+
+    held = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    if held:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, unit="batch", dynamic_ncols=True)
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _epochs(config: TrainConfig, model: nn.Module, loader: Any, opt: optim.Optimizer, sched: Any,
+            average: WeightAverage | None, test_x: np.ndarray, test_y: np.ndarray, result: TrainResult,
+            progress: bool, log: Callable[[str], None],
+            finished: list[tuple[EpochStats, dict[str, np.ndarray]]]) -> None:
+    """The epochs of ``fit``; after each, the evaluated weights are kept in ``finished`` (for Ctrl-C)."""
     for epoch in range(1, config.epochs + 1):
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{config.epochs}", file=sys.stderr,
-                       leave=False, unit="batch", dynamic_ncols=True)
+        bar = _progress_bar(len(loader), f"epoch {epoch}/{config.epochs}") if progress else None
         start = time.perf_counter()
         try:
             loss = train_epoch(model, loader, opt, sched, bar, result.step_losses, average)
@@ -274,12 +314,13 @@ def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] |
         if average is not None:
             average.swap()                  # evaluate (and finally keep) the averaged weights
         acc = evaluate(model, test_x, test_y)
+        snapshot = model.state_dict()
         if average is not None and epoch < config.epochs:
             average.swap()
         stats = EpochStats(epoch, loss, acc, seconds, opt.param_groups[0]["lr"])
+        finished[:] = [(stats, snapshot)]
         result.history.append(stats)
         log(stats.line(config.epochs))
-    return result
 
 
 def plot_curves(result: TrainResult, path: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .draw import GraphvizMissing, draw, has_dot, render
+from .draw import GraphvizMissing, GraphvizTimeout, draw, has_dot, render
 from .frames import write_frames
 
 # Drawn by viz/flow.py and viz/maps.py; loaded on first use so viz imports without them.
@@ -28,4 +28,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'viz' has no attribute {name!r}")
 
 
-__all__ = ["draw", "render", "write_frames", "has_dot", "GraphvizMissing", *_LAZY]
+__all__ = ["draw", "render", "write_frames", "has_dot", "GraphvizMissing", "GraphvizTimeout", *_LAZY]

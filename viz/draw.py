@@ -27,6 +27,9 @@ from tinygrad_cv.step import BackwardStep, ForwardStep, SeedStep, Stepper, StepS
 from .format import number
 
 FORMATS = ("svg", "png", "pdf", "dot")
+MAX_NODES = 5000        # drawn boxes (values, op nodes, module boxes) above which draw() refuses
+MAX_FANOUT = 8          # a value used more often than this is drawn again beside each further use
+DOT_TIMEOUT = 120.0     # seconds Graphviz may take to lay out one graph before it is stopped
 INSTALL_HINT = "install Graphviz (e.g. apt-get install graphviz, brew install graphviz, conda install graphviz)"
 
 # colours: values blue, gradients red, the current step orange
@@ -186,7 +189,8 @@ def _collapse_key(scope: str, depth: int) -> str:
 def draw(obj: Any, *, params: Mapping[str, Node] | None = None, collapse: bool | int = False,
          op_nodes: bool | None = None, highlight: Node | str | None = None,
          highlight_edge: tuple[Node, Node] | None = None, title: str | None = None,
-         rankdir: str = "LR", clusters: bool = True) -> graphviz.Digraph:
+         rankdir: str = "LR", clusters: bool = True, max_nodes: int = MAX_NODES,
+         max_fanout: int = MAX_FANOUT) -> graphviz.Digraph:
     """An annotated diagram of a Value, a Tensor, a Graph or a Stepper (at its position).
 
     ``params``: names for parameter tensors (``dict(model.named_parameters())``).
@@ -195,6 +199,12 @@ def draw(obj: Any, *, params: Mapping[str, Node] | None = None, collapse: bool |
     (default: yes for graphs under 300 nodes, else the op is named in the
     tensor's box). ``highlight``: a node or its label; ``highlight_edge``:
     ``(parent, child)``. ``clusters``: group tensors by module.
+
+    Bounded, so that Graphviz can lay it out: a value used by more than
+    ``max_fanout`` nodes (``x + x + ... + x``) is drawn once and then as a small
+    dashed copy beside each further use, instead of one node with hundreds of
+    edges (which takes dot minutes); a graph of more than ``max_nodes`` drawn boxes
+    is refused with a ValueError that suggests ``collapse=True``.
     """
     graph, stepper = _resolve(obj)
     param_names = {id(t): n for n, t in (params or {}).items()}
@@ -261,6 +271,8 @@ def draw(obj: Any, *, params: Mapping[str, Node] | None = None, collapse: bool |
     if title:
         dot.attr(label=title, labelloc="t", fontsize="14")
 
+    _check_size(graph, ctx, depth, clusters, op_nodes, max_nodes)
+
     # where each drawn thing goes: cluster scope -> body lines (built as strings for speed)
     bodies: dict[str, list[str]] = {"": []}
     box_of: dict[int, str] = {}              # node id -> drawn id (its own, or its module's box)
@@ -296,6 +308,12 @@ def draw(obj: Any, *, params: Mapping[str, Node] | None = None, collapse: bool |
             _node_line(f"m_{_dot_id(key)}", _box_label(key, members, leaving, ctx), shape="plain"))
 
     seen_edges: set[tuple[str, str]] = set()
+    uses: dict[str, int] = {}
+    fanout: dict[str, int] = {}
+    for p, c in graph.edges:
+        a, b = box_of[id(p)], box_of[id(c)]
+        if a != b:
+            fanout[a] = fanout.get(a, 0) + 1
     for p, c in graph.edges:
         a, b = box_of[id(p)], box_of[id(c)]
         if a == b:
@@ -305,10 +323,33 @@ def draw(obj: Any, *, params: Mapping[str, Node] | None = None, collapse: bool |
         if (a, target) in seen_edges and depth:
             continue
         seen_edges.add((a, target))
-        bodies[""].append(_edge_line(a, target, (id(p), id(c)) in hl_edges, hl_color))
+        hl = (id(p), id(c)) in hl_edges
+        n_use = uses[a] = uses.get(a, 0) + 1
+        if fanout[a] > max_fanout and n_use > 1:
+            # a copy of the value beside this use: dot lays out a tree quickly, a hub of many edges slowly
+            alias = f"{a}_use{n_use}"
+            bodies[""].append(_node_line(alias, _esc(f"{names.get(id(p), '')} (use {n_use}/{fanout[a]})"),
+                                         shape="box", style="dashed,rounded", fontsize="9",
+                                         color=hl_color if hl else "#888888", margin="0.04,0.02"))
+            a = alias
+        bodies[""].append(_edge_line(a, target, hl, hl_color))
 
     _emit_clusters(dot, bodies)
     return dot
+
+
+def _check_size(graph: Graph, ctx: _Ctx, depth: int, clusters: bool, op_nodes: bool, max_nodes: int) -> None:
+    """Refuse a drawing Graphviz could not lay out in reasonable time and memory (ValueError with a hint)."""
+    if depth:
+        drawn = len({_collapse_key(_scope_of(n, ctx), depth) or f"n{i}" for i, n in enumerate(graph.nodes)})
+    else:
+        drawn = len(graph) + (sum(1 for n in graph.nodes if n.op is not None) if op_nodes else 0)
+    if drawn > max_nodes:
+        scoped = any(_scope_of(n, ctx) for n in graph.nodes)
+        hint = ("pass collapse=True (one box per module) or a smaller depth" if scoped and depth != 1
+                else "draw a smaller graph (fewer terms, a smaller model or batch)")
+        raise ValueError(f"the graph has {drawn:,} boxes to draw, more than max_nodes={max_nodes:,} that Graphviz "
+                         f"lays out in reasonable time: {hint}, or raise max_nodes=")
 
 
 def _with_op(label: str, node: Node) -> str:
@@ -393,11 +434,12 @@ def has_dot() -> bool:
     return shutil.which("dot") is not None
 
 
-def render(obj: Any, path: str | Path, **draw_options: Any) -> Path:
+def render(obj: Any, path: str | Path, *, timeout: float | None = DOT_TIMEOUT, **draw_options: Any) -> Path:
     """Draw ``obj`` (or take a ready Digraph) and write it; the format comes from the suffix.
 
     ``.dot`` needs only Python; ``.svg``, ``.png`` and ``.pdf`` need Graphviz's
-    ``dot`` program and raise :class:`GraphvizMissing` (one line) without it.
+    ``dot`` program and raise :class:`GraphvizMissing` (one line) without it; ``dot``
+    runs for at most ``timeout`` seconds (see :func:`pipe`).
     """
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
@@ -410,21 +452,60 @@ def render(obj: Any, path: str | Path, **draw_options: Any) -> Path:
     if fmt == "dot":
         data = dig.source.encode()
     else:
-        data = pipe(dig, fmt)
+        data = pipe(dig, fmt, timeout=timeout)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
 
 
-def pipe(dig: graphviz.Digraph, fmt: str) -> bytes:
-    """Lay out ``dig`` with ``dot`` and return the ``fmt`` bytes."""
-    if not has_dot():
+class GraphvizTimeout(RuntimeError):
+    """Graphviz did not finish laying out a graph within its time limit (and was stopped)."""
+
+
+def _die_with_parent() -> None:                      # in the child, before exec: Linux only, best effort
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+    except Exception:                                                 # noqa: BLE001
+        pass
+
+
+def pipe(dig: graphviz.Digraph, fmt: str, timeout: float | None = DOT_TIMEOUT) -> bytes:
+    """Lay out ``dig`` with ``dot`` and return the ``fmt`` bytes.
+
+    ``dot`` runs as a child process for at most ``timeout`` seconds (None: no limit);
+    on a timeout, Ctrl-C or any other exception it is killed and waited for, and on
+    Linux it also dies with this process (kill -9 included), so no ``dot`` is left running.
+    """
+    import subprocess
+    import sys
+
+    exe = shutil.which("dot")
+    if exe is None:
         raise GraphvizMissing(f"writing .{fmt} needs the Graphviz 'dot' program, which is not on PATH: "
                               f"{INSTALL_HINT}; or write .dot")
     try:
-        return dig.pipe(format=fmt, quiet=True)
-    except graphviz.ExecutableNotFound:
-        raise GraphvizMissing(f"writing .{fmt} needs the Graphviz 'dot' program: {INSTALL_HINT}") from None
-    except graphviz.CalledProcessError as e:
-        detail = (e.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise RuntimeError(f"Graphviz failed: {detail[0] if detail else e}") from None
+        proc = subprocess.Popen([exe, f"-T{fmt}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+    except OSError as e:
+        raise GraphvizMissing(f"writing .{fmt} needs the Graphviz 'dot' program ({e}): {INSTALL_HINT}") from None
+    try:
+        out, err = proc.communicate(dig.source.encode("utf-8"), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise GraphvizTimeout(f"Graphviz took more than {timeout:g} s to lay out a graph of "
+                              f"{dig.source.count(chr(10)):,} lines and was stopped: draw a smaller graph "
+                              f"(or collapse=True), or write .dot") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        proc.wait()
+    if proc.returncode != 0:
+        detail = err.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(f"Graphviz failed: {detail[0] if detail else f'exit status {proc.returncode}'}")
+    return out

@@ -118,8 +118,8 @@ def layer_stats(model_or_graph: Any, *, before: Mapping[str, Any] | None = None,
         raise ValueError(f"{type(model_or_graph).__name__} has no parameters to show the gradient flow of")
     if all(_grad(p) is None for _, _, ps in layers for _, p in ps):
         raise ValueError("no gradients yet: run a forward pass and loss.backward() first")
-    if lr is not None and not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+    if lr is not None and not (lr > 0 and math.isfinite(lr)):     # inf would make every update "inf" yet healthy
+        raise ValueError(f"lr must be a positive finite number, got {lr}")
     rows = []
     for name, kind, params in layers:
         chosen = [(k, p) for k, p in params if k.rsplit(".", 1)[-1] == "weight"] or params

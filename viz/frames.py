@@ -105,6 +105,8 @@ PLAYER = """<!doctype html>
 """
 
 
+MAX_FRAME_BOXES = 40_000     # frames x drawn boxes per frame: beyond this the player is refused (max_boxes=)
+
 _SIZE = re.compile(r'<svg width="([\d.]+)pt"\s+height="([\d.]+)pt"')
 
 
@@ -115,12 +117,22 @@ def _inline_svg(svg: str) -> str:
 
 
 def write_frames(stepper: Stepper, directory: str | Path, *, title: str | None = None,
-                 interval_ms: int = 1200, **draw_options: Any) -> Path:
+                 interval_ms: int = 1200, max_boxes: int = MAX_FRAME_BOXES, **draw_options: Any) -> Path:
     """Write one SVG per position of ``stepper`` and ``index.html``; returns the index path.
 
     The stepper's position is restored afterwards. Needs Graphviz's ``dot``
-    (raises :class:`~viz.draw.GraphvizMissing` otherwise).
+    (raises :class:`~viz.draw.GraphvizMissing` otherwise). Bounded: when the
+    number of frames times the boxes in each is above ``max_boxes`` (a long sum
+    gives hundreds of frames of hundreds of boxes: minutes of layout and hundreds
+    of MB), a ValueError says so before anything is written.
     """
+    graph = stepper.graph
+    frames = len(stepper.events) + 1
+    boxes = len(graph) + sum(1 for n in graph.nodes if n.op is not None)
+    if frames * boxes > max_boxes:
+        raise ValueError(f"stepping this graph gives {frames:,} frames of {boxes:,} boxes each, more than "
+                         f"{max_boxes:,} boxes in all: step a smaller expression (the text transcript has no "
+                         f"limit), or raise max_boxes=")
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     title = title or stepper.name(stepper.root)

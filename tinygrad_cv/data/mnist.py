@@ -45,6 +45,12 @@ def _validate(images: np.ndarray, labels: np.ndarray, where: str) -> tuple[np.nd
         raise DataError(f"{where}: images should be uint8, got {images.dtype}")
     if labels.dtype.kind not in "iu":
         raise DataError(f"{where}: labels should be integers, got {labels.dtype}")
+    if images.shape[0] == 0:
+        raise DataError(f"{where}: the files hold no images (N = 0)")
+    if labels.min() < 0 or labels.max() > 9:
+        bad = labels[(labels < 0) | (labels > 9)]
+        raise DataError(f"{where}: labels must be digits 0..9, found {int(bad[0])} "
+                        f"({bad.size} label{'s' * (bad.size != 1)} out of range)")
     return images, labels.astype(np.int64)
 
 

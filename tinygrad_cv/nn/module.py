@@ -284,6 +284,12 @@ class Module:
             problems.append("shape mismatch " + "; ".join(shapes))
         if problems:
             raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
+        from ..checkpoint import check_array     # real, finite numbers that fit the parameter's dtype
+        for k, a in arrays.items():
+            try:
+                check_array(k, a, own[k].data.dtype)
+            except ValueError as e:
+                raise ValueError(f"load_state_dict into {type(self).__name__}: {e}") from None
         for k, a in arrays.items():
             t = own[k]
             t.data[...] = a.astype(t.data.dtype, copy=False)

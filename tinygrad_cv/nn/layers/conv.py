@@ -40,6 +40,10 @@ class Conv2d(Module):
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")
         self.padding = _pair(padding, "padding")
+        for name, pair, low in (("kernel_size", self.kernel_size, 1), ("stride", self.stride, 1),
+                                ("padding", self.padding, 0)):
+            if min(pair) < low:
+                raise ValueError(f"Conv2d: {name} must be >= {low}, got {pair if len(set(pair)) > 1 else pair[0]}")
         kh, kw = self.kernel_size
         self.weight = Parameter(np.zeros((out_channels, in_channels // groups, kh, kw), dtype=np.float32))
         if bias:
