@@ -17,7 +17,6 @@ import numpy as np
 from numba import njit, prange
 
 from .common import JIT, buffer, valid_range
-from .threads import matmul
 
 
 @njit(**JIT)
@@ -131,7 +130,7 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[in
     Og, K = O // groups, Cg * kh * kw
     w2 = w.reshape(O, K)
     for g in range(groups):
-        matmul(w2[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K], Y[g * Og:(g + 1) * Og])
+        np.matmul(w2[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K], out=Y[g * Og:(g + 1) * Og])
     return _rows_to_nchw(Y, np.zeros(O, x.dtype) if b is None else b, N, OH, OW)
 
 
@@ -156,12 +155,12 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, in
         cols = _cols(x, (kh, kw), stride, padding, OH, OW)
         dw = np.empty((O, K), x.dtype)
         for g in range(groups):
-            matmul(dY[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K].T, dw[g * Og:(g + 1) * Og])
+            np.matmul(dY[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K].T, out=dw[g * Og:(g + 1) * Og])
         dw = dw.reshape(w.shape)
     if need_input:
         w2 = w.reshape(O, K)
         dcols = buffer("dcols", (C * kh * kw, N * OH * OW), x.dtype)
         for g in range(groups):
-            matmul(w2[g * Og:(g + 1) * Og].T, dY[g * Og:(g + 1) * Og], dcols[g * K:(g + 1) * K])
+            np.matmul(w2[g * Og:(g + 1) * Og].T, dY[g * Og:(g + 1) * Og], out=dcols[g * K:(g + 1) * K])
         dx = _col2im(dcols, N, C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1], OH, OW)
     return dx, dw, db
