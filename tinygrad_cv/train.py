@@ -243,6 +243,7 @@ def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] |
     progress=True draws a tqdm bar per epoch on stderr.
     """
     from .backends import set_backend
+    from .backends.compiling import CompileWatch
 
     log = print if log is None else log
     if config.backend is not None:
@@ -258,12 +259,14 @@ def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] |
     sched = make_scheduler(config.schedule, opt, config.epochs * len(loader), config.warmup_steps)
     average = WeightAverage(model, config.average) if config.average else None
     result = TrainResult(model, config=config)
+    watch = CompileWatch(log)               # "compiling kernels (first run only) ..." / "... done in 4.1 s"
     for epoch in range(1, config.epochs + 1):
         bar = None
         if progress:
             from tqdm import tqdm
             bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{config.epochs}", file=sys.stderr,
                        leave=False, unit="batch", dynamic_ncols=True)
+        bar = watch.wrap(bar)               # the ETA starts after the compile
         start = time.perf_counter()
         try:
             loss = train_epoch(model, loader, opt, sched, bar, result.step_losses, average)

@@ -6,11 +6,11 @@ Output size (W - F + 2P)/S + 1 with S = 1, i.e. W - F + 2P + 1.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .common import FAST, SERIAL, c_array
+from .common import SERIAL, c_array
+from .threads import num_threads, parallel_for
 
 # -- direct convolution for stride 1 ------------------------------------------------------
 # Small and medium layers lose to the data movement of im2col, so they run a direct
@@ -110,43 +110,58 @@ def _dot4x4(a, ao, b, bo, k0, m, out):  # pragma: no cover - compiled
     out[3, 0], out[3, 1], out[3, 2], out[3, 3] = s30, s31, s32, s33
 
 
-@njit(**FAST)
-def _direct_pass(a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
-                 out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias):  # pragma: no cover - compiled
-    """Per block of nb samples: pack them into a flat source buffer, run every (q-block, r-block)
+@njit(**SERIAL)
+def _pass_block(blk, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
+                out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out):  # pragma: no cover - compiled
+    """One block of nb samples: pack them into a flat source buffer, run every (q-block, r-block)
     job of _mac4x4 over the wide run, and read out[n, c] back from the accumulator buffer."""
     N = a.shape[0]
     nq, nr = ao.shape[0], ao.shape[1]
+    n0 = blk * nb
+    src = np.zeros(a_size, a.dtype)
+    _pack(a, n0, nb, a_rows, src, a_ps, ss, a_rs, a_ph, a_pw)
+    acc = np.zeros(acc_size, a.dtype)
+    for qb in range(nq):
+        for k0 in range(0, run, chunk):
+            m = min(chunk, run - k0)
+            for rb in range(nr):
+                _mac4x4(acc, ao[qb, rb], src, so[qb, rb], wm[qb, rb], k0, m)
+    for s in range(min(nb, N - n0)):
+        for c in range(out_rows.shape[0]):
+            base = out_rows[c] * o_ps + s * ss + o_ph * o_rs + o_pw
+            bc = bias[c]
+            for h in range(OH):
+                for w in range(OW):
+                    out[n0 + s, c, h, w] = acc[base + h * o_rs + w] + bc
+
+
+@njit(**SERIAL)
+def _pass_blocks(lo, hi, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
+                 out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out):  # pragma: no cover - compiled
+    """_pass_block for blocks lo .. hi-1 (one thread's share)."""
+    for blk in range(lo, hi):
+        _pass_block(blk, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
+                    out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out)
+
+
+def _direct_pass(a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
+                 out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias):
+    """Every block of nb samples through _pass_block, the blocks shared out over the threads."""
+    N = a.shape[0]
     out = np.empty((N, out_rows.shape[0], OH, OW), a.dtype)
-    for blk in prange((N + nb - 1) // nb):
-        n0 = blk * nb
-        src = np.zeros(a_size, a.dtype)
-        _pack(a, n0, nb, a_rows, src, a_ps, ss, a_rs, a_ph, a_pw)
-        acc = np.zeros(acc_size, a.dtype)
-        for qb in range(nq):
-            for k0 in range(0, run, chunk):
-                m = min(chunk, run - k0)
-                for rb in range(nr):
-                    _mac4x4(acc, ao[qb, rb], src, so[qb, rb], wm[qb, rb], k0, m)
-        for s in range(min(nb, N - n0)):
-            for c in range(out_rows.shape[0]):
-                base = out_rows[c] * o_ps + s * ss + o_ph * o_rs + o_pw
-                bc = bias[c]
-                for h in range(OH):
-                    for w in range(OW):
-                        out[n0 + s, c, h, w] = acc[base + h * o_rs + w] + bc
+    parallel_for(_pass_blocks, -(-N // nb), a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run,
+                 chunk, acc_size, out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out)
     return out
 
 
-@njit(**FAST)
-def _direct_weight_grad(x, nb, x_size, dy, dy_rows, dy_size, ph, pw, ps, ss, Wp, ao, so, run, chunk, chunks):  # pragma: no cover - compiled
-    """The forward's jobs read as dot products: g[qb, rb, q, r] = sum over the batch and the wide
-    run of dy_wide[o_q] * x_padded[tap_r], one partial sum per chunk of the batch."""
+@njit(**SERIAL)
+def _weight_grad_chunks(lo, hi, chunks, x, nb, x_size, dy, dy_rows, dy_size, ph, pw, ps, ss, Wp, ao, so, run,
+                        chunk, part):  # pragma: no cover - compiled
+    """Chunks lo .. hi-1 of the batch: part[t, qb, rb, q, r] = sum of dy_wide[o_q] * x_padded[tap_r]."""
     nq, nr = ao.shape[0], ao.shape[1]
     nblk = (x.shape[0] + nb - 1) // nb
-    part = np.zeros((chunks, nq, nr, 4, 4), x.dtype)
     x_rows = np.arange(x.shape[1])
-    for t in prange(chunks):
+    for t in range(lo, hi):
         for blk in range(t * nblk // chunks, (t + 1) * nblk // chunks):
             xp = np.zeros(x_size, x.dtype)
             _pack(x, blk * nb, nb, x_rows, xp, ps, ss, Wp, ph, pw)
@@ -157,6 +172,14 @@ def _direct_weight_grad(x, nb, x_size, dy, dy_rows, dy_size, ph, pw, ps, ss, Wp,
                     m = min(chunk, run - k0)
                     for rb in range(nr):
                         _dot4x4(dyw, ao[qb, rb], xp, so[qb, rb], k0, m, part[t, qb, rb])
+
+
+def _direct_weight_grad(x, nb, x_size, dy, dy_rows, dy_size, ph, pw, ps, ss, Wp, ao, so, run, chunk, chunks):
+    """The forward's jobs read as dot products: g[qb, rb, q, r] = sum over the batch and the wide
+    run of dy_wide[o_q] * x_padded[tap_r], one partial sum per chunk of the batch."""
+    part = np.zeros((chunks, ao.shape[0], ao.shape[1], 4, 4), x.dtype)
+    parallel_for(_weight_grad_chunks, chunks, chunks, x, nb, x_size, dy, dy_rows, dy_size, ph, pw, ps, ss, Wp,
+                 ao, so, run, chunk, part)
     return part
 
 
@@ -230,7 +253,7 @@ _plans: dict[tuple[int, ...], _Plan] = {}
 
 def _plan(N: int, C: int, H: int, W: int, O: int, kh: int, kw: int, ph: int, pw: int, groups: int) -> _Plan:
     # samples per block: runs of about _RUN values or more, and a whole number of blocks per thread
-    threads = numba.get_num_threads()
+    threads = num_threads()
     Hp, Wp = H + 2 * ph, W + 2 * pw
     blocks = -(-max(1, -(-N * Hp * Wp // _RUN)) // threads) * threads
     key = (C, H, W, O, kh, kw, ph, pw, groups, max(1, -(-N // blocks)))
@@ -275,7 +298,7 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, padding: tuple[int, i
     dx = _direct_input_grad(dy, w, plan) if need_input else None
     dw = None
     if need_weight:
-        chunks = min(-(-N // plan.nb), 2 * numba.get_num_threads())
+        chunks = min(-(-N // plan.nb), 2 * num_threads())
         part = _direct_weight_grad(x, plan.nb, C * plan.ps, dy, plan.o_rows, plan.n_orows * plan.run,
                                    padding[0], padding[1], plan.ps, plan.ss, plan.Wp, plan.f_ao, plan.f_so, plan.run,
                                    _chunk(x.dtype), chunks)
