@@ -1,4 +1,4 @@
-"""Conv and pool on the CPU: numba ``@njit(parallel=True, cache=True)`` kernels plus BLAS.
+"""Conv and pool on the CPU: numba ``@njit(nogil=True, cache=True)`` kernels plus BLAS.
 
 Same interface as backends/reference.py (read that first: it is the same math written for
 people; backends/interface.py is the written signature). Output size per axis
@@ -13,8 +13,10 @@ people; backends/interface.py is the written signature). Output size per axis
 
 The weight and input gradients follow the forward's route. Pooling: cpu/pool.py. Kernels
 compile on first call, once per dtype (never per shape), and are cached on disk; only the
-kernels a model actually calls are ever compiled. Loading this backend limits NumPy's BLAS
-to one thread (cpu/threads.py) and changes no environment variable.
+kernels a model actually calls are ever compiled. The kernels are serial and release the
+GIL; cpu/threads.py shares their outer loops over the cores on our own sleeping threads, and
+limits NumPy's BLAS to one thread (through threadpoolctl) so the two never fight. No
+environment variable is read or changed.
 """
 from __future__ import annotations
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# cache=True: compiled once per dtype and array kind, kept on disk next to the source
-JIT = dict(parallel=True, cache=True, nogil=True)
+# cache=True: compiled once per dtype and array kind, kept on disk next to the source.
+# Every kernel is serial and releases the GIL (nogil=True); threads.parallel_for shares its
+# outer loop out over our own threads. No kernel uses numba's parallel=True: that costs 2-3 s
+# more compile per kernel on a cold cache, and numba's OpenMP workers spin after each call
+# (under load on 2 cores a ResNet layer ran 9x slower until OMP_WAIT_POLICY=PASSIVE was set,
+# an environment variable a library must not need).
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
-FAST = dict(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
 SERIAL = dict(cache=True, nogil=True, fastmath=FASTMATH)
 
 # Reused scratch buffers (im2col's column matrix, its gradient): allocating tens of MB per call

@@ -14,17 +14,19 @@ plane already is its column matrix, so y[n] = W @ x[n] and dx[n] = W.T @ dy[n].
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .common import JIT, buffer, valid_range
+from .common import SERIAL, buffer, valid_range
+from .threads import parallel_for
 
 
-@njit(**JIT)
-def _im2col(x, kh, kw, sh, sw, ph, pw, OH, OW, cols):  # pragma: no cover - compiled
-    """cols[(c, i, j), n*L + oh*OW + ow] = x[n, c, oh*S + i - P, ow*S + j - P] (0 in the padding)."""
+@njit(**SERIAL)
+def _im2col(lo, hi, x, kh, kw, sh, sw, ph, pw, OH, OW, cols):  # pragma: no cover - compiled
+    """Rows lo .. hi-1 of cols[(c, i, j), n*L + oh*OW + ow] = x[n, c, oh*S + i - P, ow*S + j - P]
+    (0 in the padding)."""
     N, C, H, W = x.shape
     L = OH * OW
-    for r in prange(C * kh * kw):
+    for r in range(lo, hi):
         c = r // (kh * kw)
         i = (r // kw) % kh
         j = r % kw
@@ -45,12 +47,13 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, OH, OW, cols):  # pragma: no cover - comp
                     cols[r, base + ow] = 0
 
 
-@njit(**JIT)
-def _col2im(dcols, N, C, H, W, kh, kw, sh, sw, ph, pw, OH, OW):  # pragma: no cover - compiled
-    """The adjoint of _im2col: dx[n, c, h, w] = sum of the column entries that read x[n, c, h, w]."""
-    dx = np.zeros((N, C, H, W), dcols.dtype)
+@njit(**SERIAL)
+def _col2im(lo, hi, dcols, kh, kw, sh, sw, ph, pw, OH, OW, dx):  # pragma: no cover - compiled
+    """Planes lo .. hi-1 of the adjoint of _im2col: dx[n, c, h, w] (zeroed) += every column entry
+    that read x[n, c, h, w]."""
+    N, C, H, W = dx.shape
     L = OH * OW
-    for t in prange(N * C):
+    for t in range(lo, hi):
         n = t // C
         c = t % C
         for i in range(kh):
@@ -64,34 +67,25 @@ def _col2im(dcols, N, C, H, W, kh, kw, sh, sw, ph, pw, OH, OW):  # pragma: no co
                     base = n * L + oh * OW
                     for ow in range(lo, hi):
                         dx[n, c, h, ow * sw + j - pw] += dcols[r, base + ow]
-    return dx
 
 
-@njit(**JIT)
-def _rows_to_nchw(Y, b, N, OH, OW):  # pragma: no cover - compiled
-    """(O, N*L) product -> (N, O, OH, OW) output, adding the bias."""
-    O = Y.shape[0]
-    L = OH * OW
-    y = np.empty((N, O, OH, OW), Y.dtype)
-    yf = y.reshape(N, O, L)
-    for t in prange(N * O):
+@njit(**SERIAL)
+def _rows_to_nchw(lo, hi, Y, b, yf):  # pragma: no cover - compiled
+    """Planes lo .. hi-1 of (O, N*L) product -> (N, O, L) output, adding the bias."""
+    N, O, L = yf.shape
+    for t in range(lo, hi):
         n = t // O
         o = t % O
         bo = b[o]
         for k in range(L):
             yf[n, o, k] = Y[o, n * L + k] + bo
-    return y
 
 
-@njit(**JIT)
-def _nchw_to_rows(dy):  # pragma: no cover - compiled
-    """(N, O, OH, OW) gradient -> (O, N*L) rows, the layout of the product; also db = row sums."""
-    N, O, OH, OW = dy.shape
-    L = OH * OW
-    d = dy.reshape(N, O, L)
-    Y = np.empty((O, N * L), dy.dtype)
-    db = np.zeros(O, dy.dtype)
-    for o in prange(O):
+@njit(**SERIAL)
+def _nchw_to_rows(lo, hi, d, Y, db):  # pragma: no cover - compiled
+    """Rows lo .. hi-1: (N, O, L) gradient -> (O, N*L) rows, the layout of the product; db = row sums."""
+    N, O, L = d.shape
+    for o in range(lo, hi):
         s = 0.0
         for n in range(N):
             for k in range(L):
@@ -99,13 +93,12 @@ def _nchw_to_rows(dy):  # pragma: no cover - compiled
                 Y[o, n * L + k] = v
                 s += v
         db[o] = s
-    return Y, db
 
 
 def _cols(x: np.ndarray, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int], OH: int, OW: int) -> np.ndarray:
     N, C = x.shape[:2]
     cols = buffer("cols", (C * k[0] * k[1], N * OH * OW), x.dtype)
-    _im2col(x, k[0], k[1], s[0], s[1], p[0], p[1], OH, OW, cols)
+    parallel_for(_im2col, cols.shape[0], x, k[0], k[1], s[0], s[1], p[0], p[1], OH, OW, cols)
     return cols
 
 
@@ -131,7 +124,9 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[in
     w2 = w.reshape(O, K)
     for g in range(groups):
         np.matmul(w2[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K], out=Y[g * Og:(g + 1) * Og])
-    return _rows_to_nchw(Y, np.zeros(O, x.dtype) if b is None else b, N, OH, OW)
+    y = np.empty((N, O, OH, OW), x.dtype)
+    parallel_for(_rows_to_nchw, N * O, Y, np.zeros(O, x.dtype) if b is None else b, y.reshape(N, O, OH * OW))
+    return y
 
 
 def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int],
@@ -149,7 +144,8 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, in
         if need_input:
             dx = np.matmul(w2.T, dy3).reshape(x.shape)
         return dx, dw, dy3.sum(axis=(0, 2))
-    dY, db = _nchw_to_rows(dy)
+    dY, db = buffer("dY", (O, N * OH * OW), x.dtype), np.empty(O, x.dtype)
+    parallel_for(_nchw_to_rows, O, dy.reshape(N, O, OH * OW), dY, db)
     Og, K = O // groups, Cg * kh * kw
     if need_weight:
         cols = _cols(x, (kh, kw), stride, padding, OH, OW)
@@ -162,5 +158,6 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, in
         dcols = buffer("dcols", (C * kh * kw, N * OH * OW), x.dtype)
         for g in range(groups):
             np.matmul(w2[g * Og:(g + 1) * Og].T, dY[g * Og:(g + 1) * Og], out=dcols[g * K:(g + 1) * K])
-        dx = _col2im(dcols, N, C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1], OH, OW)
+        dx = np.zeros(x.shape, x.dtype)
+        parallel_for(_col2im, N * C, dcols, kh, kw, stride[0], stride[1], padding[0], padding[1], OH, OW, dx)
     return dx, dw, db

@@ -1,6 +1,6 @@
-"""Who uses the cores: numba's kernels own them, NumPy's BLAS runs in the calling thread.
+"""Who uses the cores: our kernels own them, NumPy's BLAS runs in the calling thread.
 
-numba's parallel kernels already use every core. If NumPy's BLAS keeps its own pool of as
+Our kernels already use every core (parallel_for, below). If NumPy's BLAS keeps its own pool of as
 many threads, the two pools spin-wait for work on the same cores after every call: on the
 2-core development machine a LeNet-5 epoch took 3.2 s instead of 0.6 s, and a ResNet-18 step
 2.1 s instead of 0.1 s (OPENBLAS_NUM_THREADS=1 fixed both, but no user should have to know
