@@ -1,16 +1,100 @@
-"""Every backend kernel against the readable NumPy reference, on shapes hypothesis draws."""
+"""Every backend's kernels against the readable NumPy reference (and torch, where installed).
+
+The fixed cases run on every backend: numba (each conv route: direct, gemm, pointwise),
+cuda on numba's simulator (NUMBA_ENABLE_CUDASIM=1, chosen before numba.cuda is first
+imported in this process) and the reference itself (against torch). Hypothesis then draws
+many more shapes for the numba kernels, the fast path users run.
+"""
 from __future__ import annotations
+
+import importlib
+import os
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinygrad_cv.backends import cpu, reference as ref
+from tinygrad_cv.backends import reference as ref
 from tinygrad_cv.backends.shapes import conv_output_size, output_hw
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
+BACKENDS = ["numba", "cuda", "numpy"]
+
+
+def load_backend(name: str):
+    """The kernel module of ``name``; cuda runs on the simulator (skipped if numba.cuda already
+    loaded for a real GPU-less device in this process)."""
+    if name == "numba":
+        return importlib.import_module("tinygrad_cv.backends.cpu")
+    if name == "numpy":
+        return ref
+    if "numba.cuda" in sys.modules and not hasattr(sys.modules["numba.cuda"], "simulator_init"):
+        from numba import cuda
+        if not cuda.is_available():
+            pytest.skip("numba.cuda was loaded without the simulator and there is no GPU")
+    elif "numba.cuda" not in sys.modules:
+        from numba.core import config
+        old = os.environ.get("NUMBA_ENABLE_CUDASIM")
+        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+        config.reload_config()
+        import numba.cuda  # noqa: F401  (binds the simulator)
+        if old is None:
+            os.environ.pop("NUMBA_ENABLE_CUDASIM")
+        else:
+            os.environ["NUMBA_ENABLE_CUDASIM"] = old
+    return importlib.import_module("tinygrad_cv.backends.cuda")
+
+
+@pytest.fixture(params=BACKENDS)
+def kernels(request):
+    return request.param, load_backend(request.param)
+
+
+def _close(a, b, dtype):
+    scale = max(1.0, float(np.abs(b).max()) if b.size else 1.0)
+    np.testing.assert_allclose(a, b, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"] * scale)
+
+
+def _check_conv(mod, n, c, H, W, o, k, s, p, groups, dtype, has_bias, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, H, W)).astype(dtype)
+    w = rng.standard_normal((o, c // groups, *k)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype) if has_bias else None
+    y = mod.conv2d_forward(x, w, b, s, p, groups)
+    y_ref = ref.conv2d_forward(x, w, b, s, p, groups)
+    assert y.shape == y_ref.shape and y.dtype == dtype
+    _close(y, y_ref, dtype)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    for got, want in zip(mod.conv2d_backward(dy, x, w, s, p, groups), ref.conv2d_backward(dy, x, w, s, p, groups)):
+        assert got.dtype == dtype and got.shape == want.shape
+        _close(got, want, dtype)
+
+
+# (n, c, H, W, o, kernel, stride, padding, groups): each numba route, groups, odd shapes
+CONV_CASES = [
+    (2, 3, 7, 6, 4, (3, 3), (1, 1), (1, 1), 1),      # direct
+    (2, 4, 5, 5, 4, (3, 2), (2, 1), (1, 0), 2),      # gemm, grouped, strided
+    (1, 6, 4, 4, 6, (3, 3), (1, 1), (1, 1), 6),      # depthwise
+    (2, 5, 4, 3, 3, (1, 1), (1, 1), (0, 0), 1),      # pointwise
+    (2, 4, 5, 5, 6, (1, 1), (2, 2), (0, 0), 1),      # 1x1 stride 2 (ResNet's shortcut)
+    (2, 40, 3, 3, 8, (3, 3), (1, 1), (1, 1), 1),     # many channels, small map: gemm
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c[:5])) + f"-k{c[5][0]}s{c[6][0]}g{c[8]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_every_backend(kernels, case, dtype):
+    _, mod = kernels
+    _check_conv(mod, *case, dtype, True, 0)
+
+
+def test_conv_routes_cover_all_three():
+    cpu = load_backend("numba")
+    routes = {cpu.conv_route((c[0], c[1], c[2], c[3]), (c[4], c[1] // c[8], *c[5]), c[6], c[7], c[8]) for c in CONV_CASES}
+    assert routes == {"direct", "gemm", "pointwise"}
 
 
 @st.composite
@@ -26,53 +110,53 @@ def conv_case(draw):
     W = draw(st.integers(max(1, kw - 2 * pw), 11))
     n = draw(st.integers(1, 3))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
-    has_bias = draw(st.booleans())
-    seed = draw(st.integers(0, 2**16))
-    return n, cg * groups, H, W, og * groups, cg, (kh, kw), (sh, sw), (ph, pw), groups, dtype, has_bias, seed
-
-
-def _close(a, b, dtype):
-    scale = max(1.0, float(np.abs(b).max()) if b.size else 1.0)
-    np.testing.assert_allclose(a, b, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"] * scale)
+    return (n, cg * groups, H, W, og * groups, (kh, kw), (sh, sw), (ph, pw), groups, dtype,
+            draw(st.booleans()), draw(st.integers(0, 2**16)))
 
 
 @SETTINGS
 @given(conv_case())
-def test_conv2d_matches_reference(case):
-    n, c, H, W, o, cg, k, s, p, groups, dtype, has_bias, seed = case
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c, H, W)).astype(dtype)
-    w = rng.standard_normal((o, cg, *k)).astype(dtype)
-    b = rng.standard_normal(o).astype(dtype) if has_bias else None
-    y = cpu.conv2d_forward(x, w, b, s, p, groups)
-    y_ref = ref.conv2d_forward(x, w, b, s, p, groups)
-    assert y.shape == y_ref.shape and y.dtype == dtype
-    _close(y, y_ref, dtype)
-    dy = rng.standard_normal(y.shape).astype(dtype)
-    for got, want in zip(cpu.conv2d_backward(dy, x, w, s, p, groups), ref.conv2d_backward(dy, x, w, s, p, groups)):
-        assert got.dtype == dtype
-        _close(got, want, dtype)
+def test_numba_conv2d_matches_reference(case):
+    _check_conv(load_backend("numba"), *case)
 
 
-@pytest.mark.parametrize("stride", [(1, 1), (2, 2)])
-def test_conv2d_larger_layer_both_paths(stride):
-    """A VGG-sized block on the direct path (stride 1) and the im2col + BLAS path (stride 2)."""
-    assert cpu._use_direct(stride) == (stride == (1, 1))
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((8, 32, 24, 24)).astype(np.float32)
-    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
-    y = cpu.conv2d_forward(x, w, None, stride, (1, 1), 1)
-    _close(y, ref.conv2d_forward(x, w, None, stride, (1, 1), 1), np.float32)
-    dy = rng.standard_normal(y.shape).astype(np.float32)
-    for got, want in zip(cpu.conv2d_backward(dy, x, w, stride, (1, 1), 1), ref.conv2d_backward(dy, x, w, stride, (1, 1), 1)):
-        _close(got, want, np.float32)
+@pytest.mark.parametrize("route", ["direct", "gemm"])
+def test_numba_larger_layer_both_routes(route, monkeypatch):
+    """A VGG-sized block forced down each route."""
+    cpu = load_backend("numba")
+    monkeypatch.setattr(cpu, "conv_route", lambda *a: route)
+    _check_conv(cpu, 8, 32, 24, 24, 64, (3, 3), (1, 1), (1, 1), 1, np.float32, True, 1)
 
 
-def test_backward_skips_unneeded_gradients():
+def test_backward_skips_unneeded_gradients(kernels):
+    _, mod = kernels
     x, w = np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3))
     dy = np.ones((1, 3, 3, 3))
-    for mod in (cpu, ref):
-        assert mod.conv2d_backward(dy, x, w, (1, 1), (0, 0), 1, False, True, False)[::2] == (None, None)
+    assert mod.conv2d_backward(dy, x, w, (1, 1), (0, 0), 1, False, True, False)[::2] == (None, None)
+
+
+POOL_CASES = [((2, 3, 6, 5), (2, 2), (2, 2), (0, 0)), ((1, 2, 5, 4), (3, 2), (2, 1), (1, 1)),
+              ((2, 1, 7, 7), (3, 3), (2, 2), (1, 1))]
+
+
+def _check_pools(mod, shape, k, s, p, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    y, arg = mod.max_pool2d_forward(x, k, s, p)
+    y_ref, arg_ref = ref.max_pool2d_forward(x, k, s, p)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(arg, arg_ref)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    _close(mod.max_pool2d_backward(dy, arg, shape, k, s, p), ref.max_pool2d_backward(dy, arg_ref, shape, k, s, p), dtype)
+    _close(mod.avg_pool2d_forward(x, k, s, p), ref.avg_pool2d_forward(x, k, s, p), dtype)
+    _close(mod.avg_pool2d_backward(dy, shape, k, s, p), ref.avg_pool2d_backward(dy, shape, k, s, p), dtype)
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pools_every_backend(kernels, case, dtype):
+    _, mod = kernels
+    _check_pools(mod, *case, dtype, 0)
 
 
 @st.composite
@@ -83,32 +167,58 @@ def pool_case(draw):
     H = draw(st.integers(max(1, kh - 2 * p[0]), 10))
     W = draw(st.integers(max(1, kw - 2 * p[1]), 10))
     shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3)), H, W)
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
-    return shape, (kh, kw), s, p, dtype, draw(st.integers(0, 2**16))
+    return shape, (kh, kw), s, p, draw(st.sampled_from([np.float32, np.float64])), draw(st.integers(0, 2**16))
 
 
 @SETTINGS
 @given(pool_case())
-def test_pools_match_reference(case):
-    shape, k, s, p, dtype, seed = case
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape).astype(dtype)
-    y, arg = cpu.max_pool2d_forward(x, k, s, p)
-    y_ref, arg_ref = ref.max_pool2d_forward(x, k, s, p)
-    np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(arg, arg_ref)
-    dy = rng.standard_normal(y.shape).astype(dtype)
-    _close(cpu.max_pool2d_backward(dy, arg, shape, k, s, p), ref.max_pool2d_backward(dy, arg_ref, shape, k, s, p), dtype)
-    _close(cpu.avg_pool2d_forward(x, k, s, p), ref.avg_pool2d_forward(x, k, s, p), dtype)
-    _close(cpu.avg_pool2d_backward(dy, shape, k, s, p), ref.avg_pool2d_backward(dy, shape, k, s, p), dtype)
+def test_numba_pools_match_reference(case):
+    _check_pools(load_backend("numba"), *case)
 
 
-@pytest.mark.parametrize("mod", [cpu, ref], ids=["numba", "numpy"])
-def test_max_pool_ties_pick_first_and_padding_never_wins(mod):
+def test_max_pool_ties_pick_first_and_padding_never_wins(kernels):
+    _, mod = kernels
     x = -np.ones((1, 1, 2, 2))
     y, arg = mod.max_pool2d_forward(x, (2, 2), (1, 1), (1, 1))
     assert (y == -1).all()  # the -inf padding never beats a real -1
     assert arg[0, 0, 1, 1] == 0  # all four tie: the first in scan order wins
+
+
+# -- against torch, where installed -------------------------------------------------------------
+
+TORCH_CONV = [((4, 1, 12, 12), (6, 1, 5, 5), 1, 2, 1), ((2, 6, 9, 9), (16, 6, 5, 5), 1, 0, 1),
+              ((2, 8, 8, 8), (16, 8, 3, 3), 2, 1, 1), ((2, 8, 4, 4), (8, 8, 1, 1), 1, 0, 1),
+              ((2, 32, 3, 3), (16, 32, 3, 3), 1, 1, 1), ((2, 4, 6, 6), (4, 1, 3, 3), 1, 1, 4)]
+
+
+@pytest.mark.parametrize("xs, ws, s, p, g", TORCH_CONV, ids=lambda v: str(v))
+def test_conv2d_matches_torch(kernels, xs, ws, s, p, g):
+    torch = pytest.importorskip("torch")
+    _, mod = kernels
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.standard_normal(sh).astype(np.float32) for sh in (xs, ws, (ws[0],)))
+    xt, wt, bt = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+    yt = torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=p, groups=g)
+    dy = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    want = torch.autograd.grad(yt, (xt, wt, bt), torch.from_numpy(dy))
+    y = mod.conv2d_forward(x, w, b, (s, s), (p, p), g)
+    _close(y, yt.detach().numpy(), np.float32)
+    for got, t in zip(mod.conv2d_backward(dy, x, w, (s, s), (p, p), g), want):
+        _close(got, t.numpy(), np.float32)
+
+
+def test_pools_match_torch(kernels):
+    torch = pytest.importorskip("torch")
+    _, mod = kernels
+    x = np.random.default_rng(4).standard_normal((2, 3, 7, 7)).astype(np.float32)
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = torch.nn.functional.max_pool2d(xt, 3, 2, 1)
+    y, arg = mod.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1))
+    np.testing.assert_array_equal(y, yt.detach().numpy())
+    dx = torch.autograd.grad(yt.sum(), xt)[0].numpy()
+    _close(mod.max_pool2d_backward(np.ones_like(y), arg, x.shape, (3, 3), (2, 2), (1, 1)), dx, np.float32)
+    at = torch.nn.functional.avg_pool2d(xt, 3, 2, 1)
+    _close(mod.avg_pool2d_forward(x, (3, 3), (2, 2), (1, 1)), at.detach().numpy(), np.float32)
 
 
 def test_output_size_formula_and_errors():

@@ -302,8 +302,12 @@ def _epochs(config: TrainConfig, model: nn.Module, loader: Any, opt: optim.Optim
             progress: bool, log: Callable[[str], None],
             finished: list[tuple[EpochStats, dict[str, np.ndarray]]]) -> None:
     """The epochs of ``fit``; after each, the evaluated weights are kept in ``finished`` (for Ctrl-C)."""
+    from .backends.compiling import CompileWatch
+
+    watch = CompileWatch(log)               # "compiling kernels (first run only) ..." / "... done in 4.1 s"
     for epoch in range(1, config.epochs + 1):
         bar = _progress_bar(len(loader), f"epoch {epoch}/{config.epochs}") if progress else None
+        bar = watch.wrap(bar)               # the ETA starts after the compile
         start = time.perf_counter()
         try:
             loss = train_epoch(model, loader, opt, sched, bar, result.step_losses, average)

@@ -1,10 +1,13 @@
 """Kernels behind one small interface, chosen at run time.
 
 ``"numpy"`` is the readable reference (backends/reference.py), ``"numba"`` the
-JIT-compiled parallel CPU kernels (backends/cpu.py), ``"cuda"`` numba.cuda
-kernels (backends/cuda.py). Every backend module exposes the same functions,
-arrays in and arrays out; none of them knows about nodes. A backend's module is
-imported on first use, so importing tinygrad_cv compiles and loads nothing.
+JIT-compiled parallel CPU kernels (backends/cpu/: direct.py, gemm.py, pool.py),
+``"cuda"`` numba.cuda kernels (backends/cuda.py). Every backend module implements
+the one interface written down in backends/interface.py, arrays in and arrays out;
+none of them knows about nodes. Shape helpers shared by all: backends/shapes.py.
+A backend's module is imported on first use, so importing tinygrad_cv compiles and
+loads nothing; kernels then compile on their first call (announced by
+backends.compiling.CompileWatch) and are cached on disk.
 """
 from __future__ import annotations
 
@@ -43,7 +46,11 @@ def get_backend() -> str:
 
 def load(name: str) -> ModuleType:
     """The kernel module of backend ``name``, imported on first use."""
-    return importlib.import_module(f"{__name__}.{BACKENDS[_check(name)]}")
+    module = importlib.import_module(f"{__name__}.{BACKENDS[_check(name)]}")
+    if name != "numpy":
+        from . import compiling
+        compiling.install()          # hear numba's compile events from now on (cheap, once)
+    return module
 
 
 def kernels() -> ModuleType:

@@ -14,7 +14,7 @@ import os
 import numpy as np
 from numba import cuda
 
-IntPair = tuple[int, int]
+from .shapes import IntPair, output_hw
 _THREADS = 128
 
 
@@ -191,10 +191,6 @@ def _pool_bwd(dy, arg, dx, kh, kw, sh, sw, ph, pw, is_max):  # pragma: no cover 
     dx[n, c, h, v] = s
 
 
-def _out_hw(H: int, W: int, k: IntPair, s: IntPair, p: IntPair) -> IntPair:
-    return (H + 2 * p[0] - k[0]) // s[0] + 1, (W + 2 * p[1] - k[1]) // s[1] + 1
-
-
 def _dev(a: np.ndarray):
     return cuda.to_device(np.ascontiguousarray(a))
 
@@ -205,7 +201,7 @@ def conv2d_forward(
     """y[n, o, oh, ow] = b[o] + sum_{c, i, j} W[o, c, i, j] x_padded[n, c, oh*S + i, ow*S + j]."""
     N, C, H, W = x.shape
     O = weight.shape[0]
-    OH, OW = _out_hw(H, W, weight.shape[2:], stride, padding)
+    OH, OW = output_hw((H, W), weight.shape[2:], stride, padding)
     b = np.zeros(O, x.dtype) if bias is None else bias.astype(x.dtype)
     y = cuda.device_array((N, O, OH, OW), x.dtype)
     _launch(_conv_fwd, y.size, _dev(x), _dev(weight.astype(x.dtype)), _dev(b), y, *stride, *padding, groups)
@@ -243,7 +239,7 @@ def conv2d_backward(
 
 def _pool(x: np.ndarray, k: IntPair, s: IntPair, p: IntPair, is_max: bool) -> tuple[np.ndarray, np.ndarray]:
     N, C, H, W = x.shape
-    OH, OW = _out_hw(H, W, k, s, p)
+    OH, OW = output_hw((H, W), k, s, p)
     y = cuda.device_array((N, C, OH, OW), x.dtype)
     arg = cuda.device_array((N, C, OH, OW), np.int64)
     _launch(_pool_fwd, y.size, _dev(x), y, arg, *k, *s, *p, is_max)

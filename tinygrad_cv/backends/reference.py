@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-IntPair = tuple[int, int]
+from .shapes import IntPair
 
 
 def _pad(x: np.ndarray, padding: IntPair, value: float = 0.0) -> np.ndarray:

@@ -35,12 +35,10 @@ def pair(value: int | Sequence[int], name: str) -> IntPair:
 def _problem(w: int, f: int, s: int, p: int, strict: bool) -> str | None:
     """Why a filter does not fit along one axis, with the formula; None if it fits."""
     span = w - f + 2 * p
+    if span >= 0 and not (strict and span % s):
+        return None                 # fits: no message to build (this runs on every kernel call)
     formula = f"(W - F + 2P)/S + 1 = ({w} - {f} + {2 * p})/{s} + 1 = {span / s + 1:.3g}"
-    if span < 0:
-        return f"{formula}, less than 1"
-    if strict and span % s:
-        return f"{formula}, not an integer"
-    return None
+    return f"{formula}, less than 1" if span < 0 else f"{formula}, not an integer"
 
 
 def _validate(f: int, s: int, p: int) -> None:

@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from . import _fused
 from .optimizer import Optimizer
 
 
@@ -39,8 +40,15 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = np.zeros_like(param)
         state["step"] += 1
         t = state["step"]
-        grad = self._decay(param, grad, group)
         m, v = state["exp_avg"], state["exp_avg_sq"]
+        if _fused.usable(param, grad, m, v):
+            decoupled = type(self)._decay is not Adam._decay
+            wd = group["weight_decay"]
+            _fused.adam_(param, grad, m, v, group["lr"] / (1 - b1 ** t), b1, b2, group["eps"],
+                         math.sqrt(1 - b2 ** t), 0.0 if decoupled else wd,
+                         1 - group["lr"] * wd if decoupled else 1.0)
+            return
+        grad = self._decay(param, grad, group)
         m += (1 - b1) * (grad - m)                       # m <- b1 m + (1 - b1) g
         v *= b2
         v += (1 - b2) * (grad * grad)

@@ -5,6 +5,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from . import _fused
 from .optimizer import Optimizer
 
 
@@ -30,6 +31,11 @@ class SGD(Optimizer):
 
     def _update(self, param: np.ndarray, grad: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
         wd, mu = group["weight_decay"], group["momentum"]
+        if mu and _fused.usable(param, grad, *([state["momentum_buffer"]] if "momentum_buffer" in state else [])):
+            first = "momentum_buffer" not in state
+            buf = state["momentum_buffer"] = np.empty_like(param) if first else state["momentum_buffer"]
+            _fused.sgd_(param, grad, buf, group["lr"], mu, 1 - group["dampening"], wd, group["nesterov"], first)
+            return
         if wd:
             grad = grad + wd * param
         if mu:

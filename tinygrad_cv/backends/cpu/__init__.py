@@ -1,0 +1,93 @@
+"""Conv and pool on the CPU: numba ``@njit(nogil=True, cache=True)`` kernels plus BLAS.
+
+Same interface as backends/reference.py (read that first: it is the same math written for
+people; backends/interface.py is the written signature). Output size per axis
+(W - F + 2P)/S + 1, floored. Each convolution picks its route from its shape:
+
+- ``direct`` (cpu/direct.py): stride-1 layers with few input channels per filter on large
+  maps: register-blocked loops over the padded input, no column matrix;
+- ``gemm`` (cpu/gemm.py): im2col + one BLAS product per group, col2im for the input
+  gradient: many channels on small maps, and every strided layer;
+- ``pointwise`` (cpu/gemm.py): 1x1 filters, stride 1, no padding: a plain matrix product
+  per sample, no im2col at all.
+
+The weight and input gradients follow the forward's route. Pooling: cpu/pool.py. Kernels
+compile on first call, once per dtype (never per shape), and are cached on disk; only the
+kernels a model actually calls are ever compiled. The kernels are serial and release the
+GIL; cpu/threads.py shares their outer loops over the cores on our own sleeping threads, and
+limits NumPy's BLAS to one thread (through threadpoolctl) so the two never fight. No
+environment variable is read or changed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..shapes import IntPair, output_hw
+from . import direct, gemm, threads
+from .common import c_array
+from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+
+__all__ = ["conv2d_forward", "conv2d_backward", "max_pool2d_forward", "max_pool2d_backward",
+           "avg_pool2d_forward", "avg_pool2d_backward", "conv_route"]
+
+threads.arrange()
+
+# The direct kernel does Cg*kh*kw multiply-adds per output value straight from the padded input;
+# im2col first copies Cg*kh*kw values per output position, then BLAS multiplies at near peak.
+# Measured on the benchmark rows (benchmarks/README.md): direct wins while the filters are
+# shallow (Cg*kh*kw up to ~150, LeNet and first layers) or the maps are large (>= 32x32 outputs).
+_DIRECT_MAX_TAPS = 160
+_DIRECT_MIN_OUT = 32 * 32
+
+
+def conv_route(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: IntPair, padding: IntPair,
+               groups: int) -> str:
+    """"pointwise", "direct" or "gemm": the kernel family that runs this layer."""
+    if gemm.is_pointwise(w_shape, stride, padding, groups):
+        return "pointwise"
+    if stride != (1, 1):
+        return "gemm"
+    _, Cg, kh, kw = w_shape
+    OH, OW = x_shape[2] + 2 * padding[0] - kh + 1, x_shape[3] + 2 * padding[1] - kw + 1
+    return "direct" if Cg * kh * kw <= _DIRECT_MAX_TAPS or OH * OW >= _DIRECT_MIN_OUT else "gemm"
+
+
+def conv2d_forward(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: IntPair, padding: IntPair, groups: int
+) -> np.ndarray:
+    """y[n, o] = b[o] + sum over the group's channels c and taps (i, j) of W[o, c, i, j] x[n, c, oh*S+i-P, ow*S+j-P]."""
+    OH, OW = output_hw(x.shape[2:], weight.shape[2:], stride, padding)
+    x = c_array(x)
+    w = c_array(weight, x.dtype)
+    b = None if bias is None else c_array(bias, x.dtype)
+    if conv_route(x.shape, w.shape, stride, padding, groups) == "direct":
+        return direct.forward(x, w, np.zeros(w.shape[0], x.dtype) if b is None else b, padding, groups)
+    return gemm.forward(x, w, b, stride, padding, groups, (OH, OW))
+
+
+def conv2d_backward(
+    grad_out: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: IntPair,
+    padding: IntPair,
+    groups: int,
+    need_input: bool = True,
+    need_weight: bool = True,
+    need_bias: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """(dx, dW, db) from dy = grad_out:
+
+        dW[o, c, i, j] = sum_{n, oh, ow} dy[n, o, oh, ow] x_padded[n, c, oh*S+i, ow*S+j]
+        dx_padded[n, c, oh*S+i, ow*S+j] += sum_o dy[n, o, oh, ow] W[o, c, i, j]
+        db[o] = sum_{n, oh, ow} dy[n, o, oh, ow]
+    """
+    x = c_array(x)
+    w = c_array(weight, x.dtype)
+    dy = c_array(grad_out, x.dtype)
+    if conv_route(x.shape, w.shape, stride, padding, groups) == "direct":
+        dx, dw = direct.backward(dy, x, w, padding, groups, need_input, need_weight)
+        db = dy.sum(axis=(0, 2, 3)) if need_bias else None
+        return dx, dw, db
+    dx, dw, db = gemm.backward(dy, x, w, stride, padding, groups, need_input, need_weight)
+    return dx, dw, (db if need_bias else None)

@@ -1,0 +1,306 @@
+"""Direct convolution for stride 1: register-blocked loops over the padded input, no im2col.
+
+Wins where the data movement of im2col would cost more than the arithmetic: few channels and
+large maps (LeNet's layers, the first layers of VGG and ResNet at full resolution).
+Output size (W - F + 2P)/S + 1 with S = 1, i.e. W - F + 2P + 1.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .common import SERIAL, c_array
+from .threads import num_threads, parallel_for
+
+# -- direct convolution for stride 1 ------------------------------------------------------
+# Small and medium layers lose to the data movement of im2col, so they run a direct
+# convolution per sample. Each padded input channel is one flat run of Hp*Wp values (plus
+# a small gap); output position (oh, ow) sits at oh*Wp + ow of a "wide" output run, and
+# tap (c, i, j) of a filter reads the input run shifted by c*plane + i*Wp + j. The
+# Wp - OW columns past each output row are computed and dropped.
+#
+# All the work is one register-blocked inner kernel, _mac4x4: four accumulator runs
+# each take a 4x4 block of weights times four source runs, so every load of a source
+# or accumulator value feeds four fused multiply-adds. The forward pass and the input
+# gradient are the same kernel with different tables of offsets and weights:
+#   forward      acc = 4 output channels,        sources = 4 taps of the padded input
+#   input grad   acc = 4 input channels at tap (i, j) of the padded dx (a scatter),
+#                sources = 4 output channels of dy (laid out with the input's row stride)
+# The weight gradient is the same pairing read the other way, as 4x4 dot products.
+
+_VEC = 32  # wide runs are padded to a multiple of this many values (two AVX-512 registers of float32:
+#           the vectorized loops then never fall into their scalar remainder)
+_RUN = 2048  # small layers stack samples until a wide run is about this long
+_CHUNK_BYTES = 4096  # a run is processed in chunks of this size, so 4 accumulators stay in L1
+
+
+@njit(**SERIAL)
+def _pack(a, n0, nb, rows, buf, ps, ss, rs, ph, pw):  # pragma: no cover - compiled
+    """buf[rows[c]*ps + s*ss + (h + ph)*rs + w + pw] = a[n0 + s, c, h, w] for the nb samples
+    from n0 (buf already zeroed): the samples stand one above the other in each plane."""
+    N, C, H, W = a.shape
+    for s in range(min(nb, N - n0)):
+        for c in range(C):
+            for h in range(H):
+                base = rows[c] * ps + s * ss + (h + ph) * rs + pw
+                for w in range(W):
+                    buf[base + w] = a[n0 + s, c, h, w]
+
+
+@njit(**SERIAL)
+def _mac4x4(acc, ao, src, so, wm, k0, m):  # pragma: no cover - compiled
+    """acc[ao[q] + k] += sum over r of wm[q, r] * src[so[r] + k], for q, r < 4 and k0 <= k < k0 + m."""
+    w00, w01, w02, w03 = wm[0, 0], wm[0, 1], wm[0, 2], wm[0, 3]
+    w10, w11, w12, w13 = wm[1, 0], wm[1, 1], wm[1, 2], wm[1, 3]
+    w20, w21, w22, w23 = wm[2, 0], wm[2, 1], wm[2, 2], wm[2, 3]
+    w30, w31, w32, w33 = wm[3, 0], wm[3, 1], wm[3, 2], wm[3, 3]
+    d0 = acc[ao[0] + k0:ao[0] + k0 + m]
+    d1 = acc[ao[1] + k0:ao[1] + k0 + m]
+    d2 = acc[ao[2] + k0:ao[2] + k0 + m]
+    d3 = acc[ao[3] + k0:ao[3] + k0 + m]
+    x0 = src[so[0] + k0:so[0] + k0 + m]
+    x1 = src[so[1] + k0:so[1] + k0 + m]
+    x2 = src[so[2] + k0:so[2] + k0 + m]
+    x3 = src[so[3] + k0:so[3] + k0 + m]
+    for k in range(m):
+        v0, v1, v2, v3 = x0[k], x1[k], x2[k], x3[k]
+        d0[k] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
+        d1[k] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+        d2[k] += w20 * v0 + w21 * v1 + w22 * v2 + w23 * v3
+        d3[k] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3
+
+
+@njit(**SERIAL)
+def _dot4x4(a, ao, b, bo, k0, m, out):  # pragma: no cover - compiled
+    """out[q, r] += sum over k0 <= k < k0 + m of a[ao[q] + k] * b[bo[r] + k]."""
+    s00, s01, s02, s03 = out[0, 0], out[0, 1], out[0, 2], out[0, 3]  # (the sums keep out's dtype)
+    s10, s11, s12, s13 = out[1, 0], out[1, 1], out[1, 2], out[1, 3]
+    s20, s21, s22, s23 = out[2, 0], out[2, 1], out[2, 2], out[2, 3]
+    s30, s31, s32, s33 = out[3, 0], out[3, 1], out[3, 2], out[3, 3]
+    a0 = a[ao[0] + k0:ao[0] + k0 + m]
+    a1 = a[ao[1] + k0:ao[1] + k0 + m]
+    a2 = a[ao[2] + k0:ao[2] + k0 + m]
+    a3 = a[ao[3] + k0:ao[3] + k0 + m]
+    b0 = b[bo[0] + k0:bo[0] + k0 + m]
+    b1 = b[bo[1] + k0:bo[1] + k0 + m]
+    b2 = b[bo[2] + k0:bo[2] + k0 + m]
+    b3 = b[bo[3] + k0:bo[3] + k0 + m]
+    for k in range(m):
+        u0, u1, u2, u3 = a0[k], a1[k], a2[k], a3[k]
+        v0, v1, v2, v3 = b0[k], b1[k], b2[k], b3[k]
+        s00 += u0 * v0
+        s01 += u0 * v1
+        s02 += u0 * v2
+        s03 += u0 * v3
+        s10 += u1 * v0
+        s11 += u1 * v1
+        s12 += u1 * v2
+        s13 += u1 * v3
+        s20 += u2 * v0
+        s21 += u2 * v1
+        s22 += u2 * v2
+        s23 += u2 * v3
+        s30 += u3 * v0
+        s31 += u3 * v1
+        s32 += u3 * v2
+        s33 += u3 * v3
+    out[0, 0], out[0, 1], out[0, 2], out[0, 3] = s00, s01, s02, s03
+    out[1, 0], out[1, 1], out[1, 2], out[1, 3] = s10, s11, s12, s13
+    out[2, 0], out[2, 1], out[2, 2], out[2, 3] = s20, s21, s22, s23
+    out[3, 0], out[3, 1], out[3, 2], out[3, 3] = s30, s31, s32, s33
+
+
+@njit(**SERIAL)
+def _pass_block(blk, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
+                out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out):  # pragma: no cover - compiled
+    """One block of nb samples: pack them into a flat source buffer, run every (q-block, r-block)
+    job of _mac4x4 over the wide run, and read out[n, c] back from the accumulator buffer."""
+    N = a.shape[0]
+    nq, nr = ao.shape[0], ao.shape[1]
+    n0 = blk * nb
+    src = np.zeros(a_size, a.dtype)
+    _pack(a, n0, nb, a_rows, src, a_ps, ss, a_rs, a_ph, a_pw)
+    acc = np.zeros(acc_size, a.dtype)
+    for qb in range(nq):
+        for k0 in range(0, run, chunk):
+            m = min(chunk, run - k0)
+            for rb in range(nr):
+                _mac4x4(acc, ao[qb, rb], src, so[qb, rb], wm[qb, rb], k0, m)
+    for s in range(min(nb, N - n0)):
+        for c in range(out_rows.shape[0]):
+            base = out_rows[c] * o_ps + s * ss + o_ph * o_rs + o_pw
+            bc = bias[c]
+            for h in range(OH):
+                for w in range(OW):
+                    out[n0 + s, c, h, w] = acc[base + h * o_rs + w] + bc
+
+
+@njit(**SERIAL)
+def _pass_blocks(lo, hi, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
+                 out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out):  # pragma: no cover - compiled
+    """_pass_block for blocks lo .. hi-1 (one thread's share)."""
+    for blk in range(lo, hi):
+        _pass_block(blk, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
+                    out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out)
+
+
+def _direct_pass(a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
+                 out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias):
+    """Every block of nb samples through _pass_block, the blocks shared out over the threads."""
+    N = a.shape[0]
+    out = np.empty((N, out_rows.shape[0], OH, OW), a.dtype)
+    parallel_for(_pass_blocks, -(-N // nb), a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run,
+                 chunk, acc_size, out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out)
+    return out
+
+
+@njit(**SERIAL)
+def _weight_grad_chunks(lo, hi, chunks, x, nb, x_size, dy, dy_rows, dy_size, ph, pw, ps, ss, Wp, ao, so, run,
+                        chunk, part):  # pragma: no cover - compiled
+    """Chunks lo .. hi-1 of the batch: part[t, qb, rb, q, r] = sum of dy_wide[o_q] * x_padded[tap_r]."""
+    nq, nr = ao.shape[0], ao.shape[1]
+    nblk = (x.shape[0] + nb - 1) // nb
+    x_rows = np.arange(x.shape[1])
+    for t in range(lo, hi):
+        for blk in range(t * nblk // chunks, (t + 1) * nblk // chunks):
+            xp = np.zeros(x_size, x.dtype)
+            _pack(x, blk * nb, nb, x_rows, xp, ps, ss, Wp, ph, pw)
+            dyw = np.zeros(dy_size, x.dtype)
+            _pack(dy, blk * nb, nb, dy_rows, dyw, run, ss, Wp, 0, 0)
+            for qb in range(nq):
+                for k0 in range(0, run, chunk):
+                    m = min(chunk, run - k0)
+                    for rb in range(nr):
+                        _dot4x4(dyw, ao[qb, rb], xp, so[qb, rb], k0, m, part[t, qb, rb])
+
+
+def _direct_weight_grad(x, nb, x_size, dy, dy_rows, dy_size, ph, pw, ps, ss, Wp, ao, so, run, chunk, chunks):
+    """The forward's jobs read as dot products: g[qb, rb, q, r] = sum over the batch and the wide
+    run of dy_wide[o_q] * x_padded[tap_r], one partial sum per chunk of the batch."""
+    part = np.zeros((chunks, ao.shape[0], ao.shape[1], 4, 4), x.dtype)
+    parallel_for(_weight_grad_chunks, chunks, chunks, x, nb, x_size, dy, dy_rows, dy_size, ph, pw, ps, ss, Wp,
+                 ao, so, run, chunk, part)
+    return part
+
+
+def _blocks(n: int) -> int:
+    return -(-n // 4)
+
+
+class _Plan:
+    """Offsets of one stride-1 layer shape for the direct kernels (weights come per call)."""
+
+    def __init__(self, C: int, H: int, W: int, O: int, kh: int, kw: int, ph: int, pw: int, groups: int, nb: int):
+        Cg, Og = C // groups, O // groups
+        OH, OW = H + 2 * ph - kh + 1, W + 2 * pw - kw + 1
+        Hp, Wp = H + 2 * ph, W + 2 * pw
+        self.Hp, self.Wp, self.OH, self.OW = Hp, Wp, OH, OW
+        # nb samples stand one above the other in every plane (sample stride ss): one long run
+        # per job instead of nb short ones; the rows between the samples are computed and dropped
+        self.nb, self.ss = nb, Hp * Wp
+        self.run = -(-((nb - 1) * Hp * Wp + (OH - 1) * Wp + OW) // _VEC) * _VEC  # the wide run, padded
+        self.ps = ps = nb * Hp * Wp + _VEC  # plane stride of padded inputs: the padded run never spills over
+        T, nob, ncb = Cg * kh * kw, _blocks(Og), _blocks(Cg)
+        ntb = _blocks(T)
+        g = np.arange(groups)
+        # output channel o -> its row in an accumulator / dy buffer with groups*nob*4 rows
+        self.o_rows = (g[:, None] * nob * 4 + np.arange(Og)).reshape(-1)
+        self.c_rows = (g[:, None] * ncb * 4 + np.arange(Cg)).reshape(-1)
+        self.n_orows, self.n_crows = groups * nob * 4, groups * ncb * 4
+        # forward jobs: q-block (g, ob), r-block tb; acc rows of `run`, sources = taps of x_padded
+        t = np.arange(ntb * 4)
+        c, i, j = t // (kh * kw), t // kw % kh, t % kw
+        tap = np.where(t < T, c * ps + i * Wp + j, 0)
+        fo = (g[:, None, None] * nob * 4 + np.arange(nob * 4).reshape(nob, 4)[None]) * self.run  # (groups, nob, 4)
+        self.f_ao = np.ascontiguousarray(np.broadcast_to(fo[:, :, None, :], (groups, nob, ntb, 4)).reshape(groups * nob, ntb, 4))
+        fs = g[:, None, None] * Cg * ps + tap.reshape(ntb, 4)[None]  # (groups, ntb, 4)
+        self.f_so = np.ascontiguousarray(np.broadcast_to(fs[:, None], (groups, nob, ntb, 4)).reshape(groups * nob, ntb, 4))
+        # input-gradient jobs: q-block (g, cb), r-block (tap ij, ob); acc = dx_padded planes
+        ij = np.arange(kh * kw)
+        cr = (g[:, None] * ncb * 4 + np.arange(ncb * 4)) * ps  # (groups, ncb*4)
+        ia = cr.reshape(groups, ncb, 1, 1, 4) + ((ij // kw) * Wp + ij % kw).reshape(1, 1, kh * kw, 1, 1)
+        self.i_ao = np.ascontiguousarray(np.broadcast_to(ia, (groups, ncb, kh * kw, nob, 4)).reshape(groups * ncb, kh * kw * nob, 4))
+        isrc = fo.reshape(groups, 1, 1, nob, 4)
+        self.i_so = np.ascontiguousarray(np.broadcast_to(isrc, (groups, ncb, kh * kw, nob, 4)).reshape(groups * ncb, kh * kw * nob, 4))
+        self.groups, self.Og, self.Cg, self.nob, self.ncb, self.ntb, self.T = groups, Og, Cg, nob, ncb, ntb, T
+        self.kh, self.kw, self.ph, self.pw, self.C, self.O = kh, kw, ph, pw, C, O
+        self.x_rows = np.arange(C)
+
+    def forward_weights(self, w: np.ndarray) -> np.ndarray:
+        """(groups*nob, ntb, 4, 4): block [q, r] = W[o_q, tap_r]."""
+        wr = np.zeros((self.groups, self.nob * 4, self.ntb * 4), w.dtype)
+        wr[:, :self.Og, :self.T] = w.reshape(self.groups, self.Og, self.T)
+        return c_array(wr.reshape(self.groups, self.nob, 4, self.ntb, 4).transpose(0, 1, 3, 2, 4)
+                  .reshape(self.groups * self.nob, self.ntb, 4, 4))
+
+    def input_weights(self, w: np.ndarray) -> np.ndarray:
+        """(groups*ncb, kh*kw*nob, 4, 4): block [q, r] = W[o_r, c_q, i, j]."""
+        k2 = self.kh * self.kw
+        wr = np.zeros((self.groups, self.nob * 4, self.ncb * 4, k2), w.dtype)
+        wr[:, :self.Og, :self.Cg] = w.reshape(self.groups, self.Og, self.Cg, k2)
+        wr = wr.reshape(self.groups, self.nob, 4, self.ncb, 4, k2).transpose(0, 3, 5, 1, 4, 2)
+        return c_array(wr.reshape(self.groups * self.ncb, k2 * self.nob, 4, 4))
+
+    def weight_grad(self, part: np.ndarray) -> np.ndarray:
+        """The dot-product blocks back to (O, Cg, kh, kw)."""
+        g = part.reshape(self.groups, self.nob, self.ntb, 4, 4).transpose(0, 1, 3, 2, 4)
+        g = g.reshape(self.groups, self.nob * 4, self.ntb * 4)[:, :self.Og, :self.T]
+        return c_array(g).reshape(self.O, self.Cg, self.kh, self.kw)
+
+
+_plans: dict[tuple[int, ...], _Plan] = {}
+
+
+def _plan(N: int, C: int, H: int, W: int, O: int, kh: int, kw: int, ph: int, pw: int, groups: int) -> _Plan:
+    # samples per block: runs of about _RUN values or more, and a whole number of blocks per thread
+    threads = num_threads()
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    blocks = -(-max(1, -(-N * Hp * Wp // _RUN)) // threads) * threads
+    key = (C, H, W, O, kh, kw, ph, pw, groups, max(1, -(-N // blocks)))
+    plan = _plans.get(key)
+    if plan is None:
+        if len(_plans) > 64:
+            _plans.clear()
+        plan = _plans[key] = _Plan(*key)
+    return plan
+
+
+def _chunk(dtype: np.dtype) -> int:
+    return _CHUNK_BYTES // np.dtype(dtype).itemsize
+
+
+def _direct_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, p: _Plan) -> np.ndarray:
+    return _direct_pass(x, p.nb, p.x_rows, p.ps, p.ss, p.Wp, p.ph, p.pw, p.C * p.ps, p.f_ao, p.f_so, p.forward_weights(w),
+                        p.run, _chunk(x.dtype), p.n_orows * p.run, p.o_rows, p.run, p.Wp, 0, 0, p.OH, p.OW, b)
+
+
+def _direct_input_grad(dy: np.ndarray, w: np.ndarray, p: _Plan) -> np.ndarray:
+    H, W = p.Hp - 2 * p.ph, p.Wp - 2 * p.pw
+    return _direct_pass(dy, p.nb, p.o_rows, p.run, p.ss, p.Wp, 0, 0, p.n_orows * p.run, p.i_ao, p.i_so, p.input_weights(w),
+                        p.run, _chunk(dy.dtype), p.n_crows * p.ps, p.c_rows, p.ps, p.Wp, p.ph, p.pw, H, W,
+                        np.zeros(p.C, dy.dtype))
+
+
+def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, padding: tuple[int, int], groups: int) -> np.ndarray:
+    """y = conv(x, w) + b for a stride-1 layer (x, w, b C-contiguous, one dtype)."""
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    return _direct_forward(x, w, b, _plan(N, C, H, W, O, kh, kw, padding[0], padding[1], groups))
+
+
+def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, padding: tuple[int, int], groups: int,
+             need_input: bool, need_weight: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(dx, dW) of a stride-1 layer: dx is the same pass with the filters flipped, scattered into
+    the padded input; dW the forward's pairs read as dot products."""
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    plan = _plan(N, C, H, W, O, kh, kw, padding[0], padding[1], groups)
+    dx = _direct_input_grad(dy, w, plan) if need_input else None
+    dw = None
+    if need_weight:
+        chunks = min(-(-N // plan.nb), 2 * num_threads())
+        part = _direct_weight_grad(x, plan.nb, C * plan.ps, dy, plan.o_rows, plan.n_orows * plan.run,
+                                   padding[0], padding[1], plan.ps, plan.ss, plan.Wp, plan.f_ao, plan.f_so, plan.run,
+                                   _chunk(x.dtype), chunks)
+        dw = plan.weight_grad(part.sum(axis=0))
+    return dx, dw

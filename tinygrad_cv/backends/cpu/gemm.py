@@ -1,0 +1,163 @@
+"""Convolution as a matrix product: im2col / col2im in numba, the product in BLAS.
+
+Wins where the arithmetic per input value is large: many channels on small maps (ResNet's
+and VGG's deeper stages, strided layers). With K = C/groups * kh * kw taps per filter and
+L = OH * OW output positions, OH = (H - kh + 2P)/S + 1 (and the same for OW):
+
+    cols[(c, i, j), (n, oh, ow)] = x_padded[n, c, oh*S + i, ow*S + j]        (K, N*L)
+    Y[o, (n, oh, ow)]            = sum_k W[o, k] * cols[k, (n, oh, ow)]       (O, N*L)
+    dW = dY @ cols.T             dcols = W.T @ dY  -> col2im -> dx
+
+A 1x1 filter with stride 1 and no padding needs no im2col at all: each sample's (C, H*W)
+plane already is its column matrix, so y[n] = W @ x[n] and dx[n] = W.T @ dy[n].
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .common import SERIAL, buffer, valid_range
+from .threads import parallel_for
+
+
+@njit(**SERIAL)
+def _im2col(lo, hi, x, kh, kw, sh, sw, ph, pw, OH, OW, cols):  # pragma: no cover - compiled
+    """Rows lo .. hi-1 of cols[(c, i, j), n*L + oh*OW + ow] = x[n, c, oh*S + i - P, ow*S + j - P]
+    (0 in the padding)."""
+    N, C, H, W = x.shape
+    L = OH * OW
+    for r in range(lo, hi):
+        c = r // (kh * kw)
+        i = (r // kw) % kh
+        j = r % kw
+        lo, hi = valid_range(j, pw, sw, W, OW)
+        for n in range(N):
+            for oh in range(OH):
+                h = oh * sh + i - ph
+                base = n * L + oh * OW
+                if h < 0 or h >= H:
+                    for ow in range(OW):
+                        cols[r, base + ow] = 0
+                    continue
+                for ow in range(lo):
+                    cols[r, base + ow] = 0
+                for ow in range(lo, hi):
+                    cols[r, base + ow] = x[n, c, h, ow * sw + j - pw]
+                for ow in range(hi, OW):
+                    cols[r, base + ow] = 0
+
+
+@njit(**SERIAL)
+def _col2im(lo, hi, dcols, kh, kw, sh, sw, ph, pw, OH, OW, dx):  # pragma: no cover - compiled
+    """Planes lo .. hi-1 of the adjoint of _im2col: dx[n, c, h, w] (zeroed) += every column entry
+    that read x[n, c, h, w]."""
+    N, C, H, W = dx.shape
+    L = OH * OW
+    for t in range(lo, hi):
+        n = t // C
+        c = t % C
+        for i in range(kh):
+            for j in range(kw):
+                r = (c * kh + i) * kw + j
+                lo, hi = valid_range(j, pw, sw, W, OW)
+                for oh in range(OH):
+                    h = oh * sh + i - ph
+                    if h < 0 or h >= H:
+                        continue
+                    base = n * L + oh * OW
+                    for ow in range(lo, hi):
+                        dx[n, c, h, ow * sw + j - pw] += dcols[r, base + ow]
+
+
+@njit(**SERIAL)
+def _rows_to_nchw(lo, hi, Y, b, yf):  # pragma: no cover - compiled
+    """Planes lo .. hi-1 of (O, N*L) product -> (N, O, L) output, adding the bias."""
+    N, O, L = yf.shape
+    for t in range(lo, hi):
+        n = t // O
+        o = t % O
+        bo = b[o]
+        for k in range(L):
+            yf[n, o, k] = Y[o, n * L + k] + bo
+
+
+@njit(**SERIAL)
+def _nchw_to_rows(lo, hi, d, Y, db):  # pragma: no cover - compiled
+    """Rows lo .. hi-1: (N, O, L) gradient -> (O, N*L) rows, the layout of the product; db = row sums."""
+    N, O, L = d.shape
+    for o in range(lo, hi):
+        s = 0.0
+        for n in range(N):
+            for k in range(L):
+                v = d[n, o, k]
+                Y[o, n * L + k] = v
+                s += v
+        db[o] = s
+
+
+def _cols(x: np.ndarray, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int], OH: int, OW: int) -> np.ndarray:
+    N, C = x.shape[:2]
+    cols = buffer("cols", (C * k[0] * k[1], N * OH * OW), x.dtype)
+    parallel_for(_im2col, cols.shape[0], x, k[0], k[1], s[0], s[1], p[0], p[1], OH, OW, cols)
+    return cols
+
+
+def is_pointwise(w_shape: tuple[int, ...], stride: tuple[int, int], padding: tuple[int, int], groups: int) -> bool:
+    """A 1x1 filter, stride 1, no padding, one group: a plain matrix product per sample."""
+    return tuple(w_shape[2:]) == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1
+
+
+def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[int, int], padding: tuple[int, int],
+            groups: int, out_hw: tuple[int, int]) -> np.ndarray:
+    """y = W @ cols + b, reshaped to (N, O, OH, OW) (x, w, b C-contiguous, one dtype)."""
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    OH, OW = out_hw
+    if is_pointwise(w.shape, stride, padding, groups):
+        y = np.matmul(w.reshape(O, C), x.reshape(N, C, H * W)).reshape(N, O, H, W)
+        if b is not None:
+            y += b.reshape(1, O, 1, 1)
+        return y
+    cols = _cols(x, (kh, kw), stride, padding, OH, OW)
+    Y = buffer("rows", (O, N * OH * OW), x.dtype)
+    Og, K = O // groups, Cg * kh * kw
+    w2 = w.reshape(O, K)
+    for g in range(groups):
+        np.matmul(w2[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K], out=Y[g * Og:(g + 1) * Og])
+    y = np.empty((N, O, OH, OW), x.dtype)
+    parallel_for(_rows_to_nchw, N * O, Y, np.zeros(O, x.dtype) if b is None else b, y.reshape(N, O, OH * OW))
+    return y
+
+
+def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int],
+             groups: int, need_input: bool, need_weight: bool
+             ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
+    """(dx, dW, db): dW = dY @ cols.T, dx = col2im(W.T @ dY), db = sum of dY over batch and positions."""
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    OH, OW = dy.shape[2:]
+    dx = dw = None
+    if is_pointwise(w.shape, stride, padding, groups):
+        dy3, x3, w2 = dy.reshape(N, O, H * W), x.reshape(N, C, H * W), w.reshape(O, C)
+        if need_weight:
+            dw = np.tensordot(dy3, x3, axes=([0, 2], [0, 2])).reshape(w.shape)
+        if need_input:
+            dx = np.matmul(w2.T, dy3).reshape(x.shape)
+        return dx, dw, dy3.sum(axis=(0, 2))
+    dY, db = buffer("dY", (O, N * OH * OW), x.dtype), np.empty(O, x.dtype)
+    parallel_for(_nchw_to_rows, O, dy.reshape(N, O, OH * OW), dY, db)
+    Og, K = O // groups, Cg * kh * kw
+    if need_weight:
+        cols = _cols(x, (kh, kw), stride, padding, OH, OW)
+        dw = np.empty((O, K), x.dtype)
+        for g in range(groups):
+            np.matmul(dY[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K].T, out=dw[g * Og:(g + 1) * Og])
+        dw = dw.reshape(w.shape)
+    if need_input:
+        w2 = w.reshape(O, K)
+        dcols = buffer("dcols", (C * kh * kw, N * OH * OW), x.dtype)
+        for g in range(groups):
+            np.matmul(w2[g * Og:(g + 1) * Og].T, dY[g * Og:(g + 1) * Og], out=dcols[g * K:(g + 1) * K])
+        dx = np.zeros(x.shape, x.dtype)
+        parallel_for(_col2im, N * C, dcols, kh, kw, stride[0], stride[1], padding[0], padding[1], OH, OW, dx)
+    return dx, dw, db

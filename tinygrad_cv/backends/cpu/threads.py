@@ -1,0 +1,66 @@
+"""Who uses the cores: our kernels own them, NumPy's BLAS runs in the calling thread.
+
+Our kernels already use every core (parallel_for, below). If NumPy's BLAS keeps its own pool of as
+many threads, the two pools spin-wait for work on the same cores after every call: on the
+2-core development machine a LeNet-5 epoch took 3.2 s instead of 0.6 s, and a ResNet-18 step
+2.1 s instead of 0.1 s (OPENBLAS_NUM_THREADS=1 fixed both, but no user should have to know
+that). So the first time the numba backend is used, BLAS is limited to one thread through
+threadpoolctl; no environment variable is read or written.
+
+Measured and rejected (benchmarks/README.md): raising BLAS to 2 threads around the big conv
+products only (switching costs more than it wins: ResNet-18 step 0.47 s), and splitting
+those products by rows over our own Python threads (slower than one thread on this machine).
+"""
+from __future__ import annotations
+
+import threading
+
+_arranged = False
+_lock = threading.Lock()
+
+
+def arrange() -> bool:
+    """Limit NumPy's BLAS to one thread, once; False if threadpoolctl is missing (BLAS untouched)."""
+    global _arranged
+    with _lock:
+        if not _arranged:
+            try:
+                from threadpoolctl import threadpool_limits
+            except ImportError:
+                return False
+            threadpool_limits(limits=1, user_api="blas")
+            _arranged = True
+    return True
+
+
+# -- a small pool of our own threads for the serial (nogil) kernels ------------------------------
+# A numba ``parallel=True`` kernel costs 2-3 s more to compile than the same loop serial (the
+# parfor machinery, per kernel), which a cold first run pays for every kernel. The kernels on
+# LeNet's path are therefore compiled serial with nogil=True and run over contiguous pieces of
+# their outer loop on these threads; they sleep on a lock between calls, so nothing spins.
+
+_pool: "concurrent.futures.ThreadPoolExecutor | None" = None
+
+
+def num_threads() -> int:
+    """Threads a kernel may use: numba's setting (numba.set_num_threads), all cores by default."""
+    import numba
+    return numba.get_num_threads()
+
+
+def parallel_for(fn, n: int, *args) -> None:
+    """fn(lo, hi, *args) for one contiguous piece [lo, hi) of range(n) per thread (the caller runs
+    the first piece). ``fn`` must release the GIL (numba nogil=True) for this to run in parallel."""
+    global _pool
+    t = min(n, num_threads())
+    if t <= 1:
+        fn(0, n, *args)
+        return
+    if _pool is None or _pool._max_workers < t - 1:
+        import concurrent.futures
+        _pool = concurrent.futures.ThreadPoolExecutor(max_workers=t - 1, thread_name_prefix="tgcv")
+    edges = [n * i // t for i in range(t + 1)]
+    futures = [_pool.submit(fn, edges[i], edges[i + 1], *args) for i in range(1, t)]
+    fn(0, edges[1], *args)
+    for f in futures:
+        f.result()
