@@ -81,7 +81,7 @@ def _layers_of_model(model: Module) -> list[tuple[str, str, list[tuple[str, Any]
 def _layers_of_graph(graph: Graph, names: Mapping[str, Any] | None) -> list[tuple[str, str, list[tuple[str, Any]]]]:
     known = {id(t): k for k, t in (names or {}).items()}
     out = []
-    leaves = [n for n in graph.nodes if n.op is None and getattr(n, "requires_grad", True)]
+    leaves = [n for n in graph.nodes if n.is_leaf and getattr(n, "requires_grad", True)]
     for i, n in enumerate(leaves):
         name = known.get(id(n)) or n.label or f"leaf{i}"
         out.append((name, type(n).__name__, [(name, n)]))
