@@ -140,7 +140,8 @@ class Picky(Module):
 
 
 def test_the_layer_that_refuses_its_input_is_named_rule_or_not():
-    with pytest.raises(ValueError, match=r"^summary: layer '1' \(Picky\) on input 5x3: Picky needs an even width, got 3$"):
+    with pytest.raises(ValueError, match=r"^summary: layer '1' \(Picky\) on input 5x3: "
+                                         r"Picky needs an even width, got 3$"):
         summary(nn.Sequential(nn.Linear(4, 3), Picky()), (5, 4))
     with pytest.raises(ValueError, match=r"^summary: layer 'BatchNorm2d' \(BatchNorm2d\) on input 4: "
                                          r"BatchNorm2d\(4\) expects input of shape \(N, 4, H, W\), got \(1, 4\)$"):

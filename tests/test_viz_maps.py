@@ -122,6 +122,18 @@ def test_gradient_panel_after_backward(tiny, image, tmp_path):
     assert type(tiny.conv_a) is nn.Conv2d
 
 
+def test_mixed_train_eval_modes_come_back_module_by_module(tiny, image):
+    tiny.train()
+    tiny.block.eval()                                  # one sub-tree in eval, the rest training
+    before = [(n, m.training) for n, m in tiny.named_modules()]
+    seen = []
+    tiny.block.register_forward_pre_hook(lambda m, inputs: seen.append(m.training))
+    maps.feature_maps(tiny, image, grads=True)
+    assert seen == [False]                             # the pass ran in eval mode
+    assert [(n, m.training) for n, m in tiny.named_modules()] == before
+    assert any(mode for _, mode in before) and not all(mode for _, mode in before)
+
+
 def test_layer_choice_and_errors(tiny, image):
     fm = maps.feature_maps(tiny, image[None], layers=["block.0"])
     assert fm.layers == ["block.0"]

@@ -17,7 +17,7 @@ from .options import DIGIT, backend_option, model_argument
 
 @click.command("maps")
 @model_argument(mnist=True)
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Trained weights (.npz from tgcv train); without it the model is untrained.")
 @click.option("--digit", type=DIGIT, default=7, show_default=True, help="Which digit (0-9) to look at.")
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -29,10 +29,6 @@ def command(model: str, checkpoint: Path | None, digit: int, out: Path) -> None:
     \b
     tgcv maps lenet5 --checkpoint model.npz --digit 7 -o maps/
     """
-    if checkpoint is not None and not checkpoint.is_file():
-        fail(f"checkpoint {checkpoint} does not exist")
-    if out.exists() and not out.is_dir():
-        fail(f"{out} exists and is not a directory")
     from tinygrad_cv import checkpoint as ckpt
     from tinygrad_cv import data, nn
     from tinygrad_cv.models import registry

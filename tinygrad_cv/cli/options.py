@@ -1,8 +1,8 @@
 """The options several ``tgcv`` commands share, each checked in one place.
 
 A bad value stops the command with one line naming the option and the value, and exit
-status 2 (click's BadParameter), e.g. ``tgcv: error: Invalid value for '--digit': 12 is
-not a digit 0..9``. The model names come from the zoo's registry
+status 2 (click's BadParameter), e.g. ``tgcv: error: Invalid value for '--digit': '12'
+is not a digit 0..9``. The model names come from the zoo's registry
 (tinygrad_cv.models.registry); the backend names from tinygrad_cv.backends.
 """
 from __future__ import annotations
@@ -138,6 +138,7 @@ def backend_option(expose: bool = True) -> Any:
     """
     from ..backends import BACKENDS, DEFAULT
 
-    return click.option("--backend", type=NamedChoice("backend", list(BACKENDS)), default=None, callback=_select_backend,
-                        expose_value=expose, help=f"Conv/pool kernels: {', '.join(BACKENDS)} "
-                                                  f"[default: $TGCV_BACKEND if set, else {DEFAULT}].")
+    return click.option("--backend", type=NamedChoice("backend", list(BACKENDS)), default=None,
+                        callback=_select_backend, expose_value=expose,
+                        help=f"Conv/pool kernels: {', '.join(BACKENDS)} "
+                             f"[default: $TGCV_BACKEND if set, else {DEFAULT}].")

@@ -18,7 +18,7 @@ _D = TrainConfig()
 @click.option("--optimizer", type=NamedChoice("optimizer", OPTIMIZERS), default=_D.optimizer, show_default=True,
               help="adam or sgd.")
 @backend_option()
-@click.option("--data", "data_dir", default=None, metavar="DIR",
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), default=None, metavar="DIR",
               help="Full MNIST IDX files in DIR (default: the 8,000/2,000 shipped digits).")
 @click.option("--limit", type=POSITIVE, default=None, help="Train on the first N digits only.")
 @click.option("--augment", type=click.IntRange(min=0), default=None, help=f"Max random shift in pixels [{_D.augment}].")
@@ -38,10 +38,6 @@ def command(model: str, epochs: int | None, batch_size: int | None, lr: float | 
     from ..data import DataError
     from ..train import fit, plot_curves
 
-    if data_dir is not None:
-        from pathlib import Path
-        if not Path(data_dir).expanduser().is_dir():
-            fail(f"--data {data_dir}: no such directory (it should hold the MNIST IDX files)")
     if plot_path is not None:
         try:
             import matplotlib  # noqa: F401

@@ -56,7 +56,6 @@ from .. import nn
 from ..graph import no_grad
 from ..nn.module import Module
 from ..tensor import Tensor
-from ..nn import AdaptiveAvgPool2d
 
 __all__ = ["Summary", "summary", "skip_init", "BYTES_PER_VALUE"]
 
@@ -79,7 +78,7 @@ def _linear(m: Any, x: Shape, y: Shape) -> tuple[int, bool]:
     return positions * m.in_features * m.out_features * getattr(m, "pieces", 1), False
 
 
-def _adaptive(m: AdaptiveAvgPool2d, x: Shape, y: Shape) -> tuple[int, bool]:
+def _adaptive(m: nn.AdaptiveAvgPool2d, x: Shape, y: Shape) -> tuple[int, bool]:
     return 0, y == x                             # pooling to the size it already has returns its input
 
 
@@ -92,7 +91,7 @@ _RULES: dict[Callable, Rule] = {
     nn.Conv2d.forward: _conv,
     nn.Linear.forward: _linear,
     nn.Maxout.forward: _linear,
-    AdaptiveAvgPool2d.forward: _adaptive,
+    nn.AdaptiveAvgPool2d.forward: _adaptive,
     **{cls.forward: _same(True) for cls in (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Dropout, nn.Identity, nn.Flatten)},
     **{cls.forward: _same(False) for cls in (nn.MaxPool2d, nn.AvgPool2d, nn.BatchNorm1d, nn.BatchNorm2d,
                                               nn.Sigmoid, nn.Tanh, nn.Softmax, nn.LogSoftmax)},
