@@ -225,3 +225,8 @@ def test_cli_errors_are_one_line(run_cli, args, words):
 def test_cli_subprocess_no_traceback():
     proc = subprocess.run([sys.executable, "-m", "tinygrad_cv", "summary", "nope"], capture_output=True, text=True)
     assert proc.returncode != 0 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_an_input_too_large_for_one_forward_pass_is_refused_at_once():
+    with pytest.raises(ValueError, match=r"27,000,000 values.*at most 3,145,728"):
+        summary(vgg16(), (3, 3000, 3000))

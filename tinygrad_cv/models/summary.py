@@ -60,6 +60,7 @@ from ..tensor import Tensor
 __all__ = ["Summary", "summary", "skip_init", "BYTES_PER_VALUE"]
 
 BYTES_PER_VALUE = 4          # float32
+MAX_INPUT_VALUES = 3 * 1024 * 1024   # one example of at most this many values (VGG16 there: ~15 s)
 Shape = tuple[int, ...]
 # rule(module, input shape, output shape, both with the batch axis) -> (MACs, inplace)
 Rule = Callable[[Any, Shape, Shape], tuple[int, bool]]
@@ -196,7 +197,12 @@ def _check_input_shape(input_shape: Any) -> Shape:
     if not dims or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in dims):
         raise ValueError(f"summary: input_shape must be a tuple of positive ints without the batch, "
                          f"e.g. (3, 224, 224); got {input_shape!r}")
-    return tuple(int(d) for d in dims)
+    dims = tuple(int(d) for d in dims)
+    if math.prod(dims) > MAX_INPUT_VALUES:
+        # the summary runs one real forward pass: past this size it takes minutes and gigabytes
+        raise ValueError(f"summary: input_shape {dims} has {math.prod(dims):,} values; the summary runs one "
+                         f"forward pass of it, so at most {MAX_INPUT_VALUES:,} (e.g. 3x1024x1024)")
+    return dims
 
 
 def summary(model: Module, input_shape: Sequence[int]) -> Summary:
