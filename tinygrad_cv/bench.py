@@ -339,7 +339,7 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 
 def table_rows(results: dict[str, Any]) -> list[list[str]]:
     """Header and one row per case: ours, torch, numpy (ms), ours/torch, numpy/ours."""
-    out = [["forward + backward, float32", "ours ms", "torch ms", "numpy ms", "ours / torch", "x numpy"]]
+    out = [["case (float32; layers: forward + backward)", "ours ms", "torch ms", "numpy ms", "ours / torch", "x numpy"]]
     for r in results["rows"]:
         ours, tor, ref = r.get("tinygrad_cv"), r.get("torch"), r.get("numpy")
         out.append([r["name"], _fmt(ours), _fmt(tor), _fmt(ref, 1),
