@@ -81,6 +81,8 @@ CONV_CASES = [
     (2, 5, 4, 3, 3, (1, 1), (1, 1), (0, 0), 1),      # pointwise
     (2, 4, 5, 5, 6, (1, 1), (2, 2), (0, 0), 1),      # 1x1 stride 2 (ResNet's shortcut)
     (2, 40, 3, 3, 8, (3, 3), (1, 1), (1, 1), 1),     # many channels, small map: gemm
+    (3, 8, 1, 1, 5, (3, 3), (1, 1), (1, 1), 1),      # 1x1 map, 1x1 output: single
+    (2, 4, 1, 1, 3, (3, 2), (2, 2), (1, 1), 1),      # single, strided, uneven filter
 ]
 
 
@@ -91,10 +93,10 @@ def test_conv2d_every_backend(kernels, case, dtype):
     _check_conv(mod, *case, dtype, True, 0)
 
 
-def test_conv_routes_cover_all_three():
+def test_conv_routes_cover_all_four():
     cpu = load_backend("numba")
     routes = {cpu.conv_route((c[0], c[1], c[2], c[3]), (c[4], c[1] // c[8], *c[5]), c[6], c[7], c[8]) for c in CONV_CASES}
-    assert routes == {"direct", "gemm", "pointwise"}
+    assert routes == {"direct", "gemm", "pointwise", "single"}
 
 
 @st.composite

@@ -310,6 +310,7 @@ def run(quick: bool = False, only: tuple[str, ...] = GROUPS, rounds: int | None 
     engines = {g: [e for e in ENGINES[g] if e != "torch" or _has_torch()] for g in only}
     samples: dict[str, dict[str, list[float]]] = {}
     extra: dict[str, dict[str, float]] = {}
+    load = [os.getloadavg()[0]] if hasattr(os, "getloadavg") else []
     for r in range(rounds):
         for g in only:
             order = engines[g][r % len(engines[g]):] + engines[g][:r % len(engines[g])]
@@ -323,10 +324,13 @@ def run(quick: bool = False, only: tuple[str, ...] = GROUPS, rounds: int | None 
                         extra[f"{g}{case}"][e] = max(extra[f"{g}{case}"][e], res[case])
                     else:
                         samples.setdefault(case, {}).setdefault(e, []).extend(ts)
+                if load:
+                    load.append(os.getloadavg()[0])
     rows = []
     for case, by_engine in samples.items():
         rows.append({"name": case, **{e: statistics.median(ts) * 1e3 for e, ts in by_engine.items()}})
-    return {"rows": rows, "extra": extra, "threads": threads, "rounds": rounds}
+    return {"rows": rows, "extra": extra, "threads": threads, "rounds": rounds,
+            "load": max(load) if load else None}
 
 
 def _fmt(v: float | None, digits: int = 2) -> str:
@@ -335,7 +339,7 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 
 def table_rows(results: dict[str, Any]) -> list[list[str]]:
     """Header and one row per case: ours, torch, numpy (ms), ours/torch, numpy/ours."""
-    out = [["forward + backward, float32", "ours ms", "torch ms", "numpy ms", "ours / torch", "x numpy"]]
+    out = [["case (float32; layers: forward + backward)", "ours ms", "torch ms", "numpy ms", "ours / torch", "x numpy"]]
     for r in results["rows"]:
         ours, tor, ref = r.get("tinygrad_cv"), r.get("torch"), r.get("numpy")
         out.append([r["name"], _fmt(ours), _fmt(tor), _fmt(ref, 1),
@@ -365,6 +369,10 @@ def format_table(results: dict[str, Any], markdown: bool = False) -> str:
                          + ", ".join(f"{e} {v:.2f} s" for e, v in ex[f'{g}_first_s'].items()))
     lines.append(f"each engine alone in its own process, {results['threads']} threads each, default environment; "
                  f"medians over {results['rounds']} alternating rounds")
+    if results.get("load") is not None:
+        busy = results["load"] > (os.cpu_count() or 1) + 1       # our own worker keeps the cores busy
+        lines.append(f"highest 1-minute load average during the run: {results['load']:.1f} on {os.cpu_count()} cores"
+                     + (" - the machine was busy: these figures are not comparable; rerun when quiet" if busy else ""))
     return "\n".join(lines)
 
 

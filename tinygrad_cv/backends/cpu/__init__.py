@@ -8,6 +8,8 @@ people; backends/interface.py is the written signature). Output size per axis
   maps: register-blocked loops over the padded input, no column matrix;
 - ``gemm`` (cpu/gemm.py): im2col + one BLAS product per group, col2im for the input
   gradient: many channels on small maps, and every strided layer;
+- ``single`` (cpu/gemm.py): a 1x1 map to a 1x1 output (a padded 3x3 filter on ResNet's last
+  stage at CIFAR size): only the centre tap touches the input, one product without im2col;
 - ``pointwise`` (cpu/gemm.py): 1x1 filters, stride 1, no padding: a plain matrix product
   per sample, no im2col at all.
 
@@ -42,7 +44,9 @@ _DIRECT_MIN_OUT = 32 * 32
 
 def conv_route(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: IntPair, padding: IntPair,
                groups: int) -> str:
-    """"pointwise", "direct" or "gemm": the kernel family that runs this layer."""
+    """"single", "pointwise", "direct" or "gemm": the kernel family that runs this layer."""
+    if gemm.is_single_position(x_shape, w_shape, padding, groups):
+        return "single"
     if gemm.is_pointwise(w_shape, stride, padding, groups):
         return "pointwise"
     if stride != (1, 1):

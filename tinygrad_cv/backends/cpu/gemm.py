@@ -8,6 +8,7 @@ L = OH * OW output positions, OH = (H - kh + 2P)/S + 1 (and the same for OW):
     Y[o, (n, oh, ow)]            = sum_k W[o, k] * cols[k, (n, oh, ow)]       (O, N*L)
     dW = dY @ cols.T             dcols = W.T @ dY  -> col2im -> dx
 
+A 1x1 input map with a 1x1 output uses only the filters' centre tap: y = x @ W[:, :, P, P].T.
 A 1x1 filter with stride 1 and no padding needs no im2col at all: each sample's (C, H*W)
 plane already is its column matrix, so y[n] = W @ x[n] and dx[n] = W.T @ dy[n].
 """
@@ -107,12 +108,25 @@ def is_pointwise(w_shape: tuple[int, ...], stride: tuple[int, int], padding: tup
     return tuple(w_shape[2:]) == (1, 1) and stride == (1, 1) and padding == (0, 0) and groups == 1
 
 
+def is_single_position(x_shape: tuple[int, ...], w_shape: tuple[int, ...], padding: tuple[int, int], groups: int) -> bool:
+    """A 1x1 input map with a 1x1 output (ResNet's last stage at CIFAR size): only the centre tap
+    (ph, pw) of the filter ever touches a real input, so the layer is y = x @ W[:, :, ph, pw].T and
+    im2col would multiply (kh*kw - 1)/(kh*kw) zeros."""
+    return (tuple(x_shape[2:]) == (1, 1) and groups == 1 and padding[0] < w_shape[2] and padding[1] < w_shape[3]
+            and 1 + 2 * padding[0] - w_shape[2] < 1 and 1 + 2 * padding[1] - w_shape[3] < 1)
+
+
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[int, int], padding: tuple[int, int],
             groups: int, out_hw: tuple[int, int]) -> np.ndarray:
     """y = W @ cols + b, reshaped to (N, O, OH, OW) (x, w, b C-contiguous, one dtype)."""
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     OH, OW = out_hw
+    if is_single_position(x.shape, w.shape, padding, groups):
+        y = x.reshape(N, C) @ w[:, :, padding[0], padding[1]].T
+        if b is not None:
+            y += b
+        return y.reshape(N, O, 1, 1)
     if is_pointwise(w.shape, stride, padding, groups):
         y = np.matmul(w.reshape(O, C), x.reshape(N, C, H * W)).reshape(N, O, H, W)
         if b is not None:
@@ -137,6 +151,14 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, in
     O, Cg, kh, kw = w.shape
     OH, OW = dy.shape[2:]
     dx = dw = None
+    if is_single_position(x.shape, w.shape, padding, groups):
+        dy2, x2, wc = dy.reshape(N, O), x.reshape(N, C), w[:, :, padding[0], padding[1]]
+        if need_weight:
+            dw = np.zeros(w.shape, x.dtype)
+            dw[:, :, padding[0], padding[1]] = dy2.T @ x2
+        if need_input:
+            dx = (dy2 @ wc).reshape(x.shape)
+        return dx, dw, dy2.sum(axis=0)
     if is_pointwise(w.shape, stride, padding, groups):
         dy3, x3, w2 = dy.reshape(N, O, H * W), x.reshape(N, C, H * W), w.reshape(O, C)
         if need_weight:
