@@ -134,6 +134,20 @@ def _catch_signals() -> dict[int, Any]:
     return old
 
 
+def _make_temp(path: Path, directory: Path, made: list[str]) -> int:
+    """mkstemp with signals held back until its name is in ``made``, so that the cleanup can find the file."""
+    held = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    if held:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=".tmp", dir=directory)
+        made.append(name)
+        return fd
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def save(model: Any, path: str | os.PathLike[str], **meta: Any) -> Path:
     """Write ``model.state_dict()`` (or a dict of arrays) and ``meta`` (JSON values) to ``path``."""
     state = model.state_dict() if hasattr(model, "state_dict") else dict(model)
@@ -165,9 +179,10 @@ def save(model: Any, path: str | os.PathLike[str], **meta: Any) -> Path:
     _sweep_stale(path)
     old_handlers = _catch_signals()
     signalled = None
-    tmp = None
+    made: list[str] = []
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=".tmp", dir=directory)
+        fd = _make_temp(path, directory, made)
+        tmp = made[0]
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)                 # mkstemp's 0600 -> the usual file mode
@@ -177,8 +192,8 @@ def save(model: Any, path: str | os.PathLike[str], **meta: Any) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        if made and os.path.exists(made[0]):
+            os.unlink(made[0])
         if not isinstance(e, _Signalled):
             raise
         signalled = e.signum
