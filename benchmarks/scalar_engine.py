@@ -1,8 +1,10 @@
 """One training step of a micrograd-sized MLP: tinygrad_cv's Value against micrograd 0.1.0.
 
 The network (2-16-16-1, ReLU), the 100 points, the hinge loss with L2 and the
-weights are identical in both engines; the steps alternate in one process and
-the medians are compared. Run:  python benchmarks/scalar_engine.py [--steps N]
+weights are identical in both engines. Each engine runs alone in a fresh process
+(so neither pays for the other's objects), the processes alternate round by round,
+each times N steps, and the medians of all steps are compared; every step's loss
+must agree to 1e-9. Run:  python benchmarks/scalar_engine.py [--steps N] [--rounds R]
 (needs `pip install micrograd==0.1.0`).
 """
 from __future__ import annotations
@@ -57,33 +59,59 @@ def train_step(model, X, y, lr):
     return loss.data
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=5)
-    args = ap.parse_args(argv)
-    try:
+def engine_value_class(name: str):
+    if name == "micrograd":
         from micrograd.engine import Value as MgValue
-    except ImportError:
-        sys.exit("benchmarks/scalar_engine.py needs micrograd: pip install micrograd==0.1.0")
+        return MgValue
+    return tg.Value
+
+
+def run_alone(name: str, steps: int) -> None:
+    """In a child process: time ``steps`` training steps of one engine; print JSON."""
+    import json
 
     X, y = moons(100, noise=0.1, seed=1)
     y = y * 2 - 1
-    weights = mlp_weights()
-    ours, theirs = ScalarMLP(tg.Value, weights), ScalarMLP(MgValue, weights)
-    times = {"tinygrad_cv": [], "micrograd": []}
-    for step in range(args.steps):
-        lr = 1.0 - 0.9 * step / 100
-        for name, model in (("micrograd", theirs), ("tinygrad_cv", ours)):
-            gc.collect()  # neither engine pays for the other's garbage
-            t = time.perf_counter()
-            loss = train_step(model, X, y, lr)
-            times[name].append(time.perf_counter() - t)
-            if name == "micrograd":
-                their_loss = loss
-            else:
-                assert abs(loss - their_loss) < 1e-9, f"losses differ at step {step}: {loss} vs {their_loss}"
+    model = ScalarMLP(engine_value_class(name), mlp_weights())
+    times, losses = [], []
+    for step in range(steps):
+        gc.collect()
+        t = time.perf_counter()
+        losses.append(train_step(model, X, y, 1.0 - 0.9 * step / 100))
+        times.append(time.perf_counter() - t)
+    print(json.dumps({"times": times, "losses": losses}))
+
+
+def main(argv=None) -> None:
+    import json
+    import subprocess
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--child", choices=("micrograd", "tinygrad_cv"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        run_alone(args.child, args.steps)
+        return
+    try:
+        import micrograd  # noqa: F401
+    except ImportError:
+        sys.exit("benchmarks/scalar_engine.py needs micrograd: pip install micrograd==0.1.0")
+    times: dict[str, list[float]] = {"micrograd": [], "tinygrad_cv": []}
+    losses: dict[str, list[float]] = {}
+    for _ in range(args.rounds):
+        for name in times:
+            out = subprocess.run([sys.executable, __file__, "--child", name, "--steps", str(args.steps)],
+                                 check=True, capture_output=True, text=True).stdout
+            r = json.loads(out)
+            times[name] += r["times"]
+            losses[name] = r["losses"]
+    for a, b in zip(losses["micrograd"], losses["tinygrad_cv"]):
+        assert abs(a - b) < 1e-9, f"losses differ: {a} vs {b}"
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"2-16-16-1 MLP, 100 points, {args.steps} steps, medians (losses identical):")
+    print(f"2-16-16-1 MLP, 100 points, {args.rounds} rounds x {args.steps} steps, each engine alone "
+          f"in its own process, medians (losses identical):")
     print(f"  micrograd 0.1.0  {med['micrograd'] * 1e3:8.1f} ms/step")
     print(f"  tinygrad_cv      {med['tinygrad_cv'] * 1e3:8.1f} ms/step")
     print(f"  speed-up         {med['micrograd'] / med['tinygrad_cv']:8.1f}x")

@@ -1,7 +1,7 @@
 """The node machinery shared by the scalar and the tensor engine.
 
 Every result of an operation is a :class:`Node` that remembers the :class:`Op`
-that made it and its parents. :func:`backward_edges` walks the recorded graph in
+that made it and its parents. :func:`chain_rule` walks the recorded graph in
 reverse topological order and applies the chain rule edge by edge:
 
     downstream gradient = upstream gradient x local derivative
@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from contextlib import contextmanager
 from operator import attrgetter
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 _next_seq = itertools.count().__next__
 _by_seq = attrgetter("seq")
@@ -111,51 +111,68 @@ class Node:
     def backward(self, grad: Any = None) -> None:
         """Backpropagate from this node to every node it was computed from.
 
-        The chain rule itself is :func:`backward_edges`. Leaf gradients accumulate across
+        The chain rule itself is :func:`chain_rule`. Leaf gradients accumulate across
         calls (as in PyTorch: call ``zero_grad`` between steps); gradients of intermediate
         nodes are recomputed each time, so a second call never doubles them.
         """
         order = topo_order(self)
         grads: dict[int, Any] = {}
-        for _ in backward_edges(order, self._seed_grad(grad), grads):
-            pass
+        chain_rule(order, self._seed_grad(grad), grads)
+        get = grads.get
         for node in order:
-            g = grads.get(id(node))
-            if not node.is_leaf:
+            g = get(id(node))
+            if node.op is not None:
                 node.grad = node._zero_grad if g is None else g
             elif g is not None and node.requires_grad:
                 node.grad = node._add_grad(node.grad, g)
 
 
-def backward_edges(order: list[Node], seed: Any, grads: dict[int, Any]) -> Iterator[BackwardEdge]:
+def chain_rule(order: list[Node], seed: Any, grads: dict[int, Any],
+               on_edge: Callable[[BackwardEdge], None] | None = None) -> None:
     """The chain rule over a graph, one edge at a time: the only place gradients are combined.
 
     ``order`` is a topological order with the root last (``topo_order(root)``); ``seed``
     is the root's gradient. Children are visited in reverse order, so a node's gradient
     is complete (every use of it has contributed) before it is passed on to its inputs;
     each child's inputs are taken left to right. ``grads`` (keyed by ``id(node)``) is
-    filled in as the walk goes; ``Node.backward`` writes it into ``.grad``, the Stepper
-    records the edges and leaves ``.grad`` alone. Inputs that need no gradient (constants)
-    get no edge.
+    filled in as the walk goes: for each edge child -> parent,
+
+        downstream = upstream x local;   grads[parent] = previous + downstream
+
+    and ``on_edge`` (when given) receives that step as a :class:`BackwardEdge`.
+    ``Node.backward`` writes ``grads`` into ``.grad``; the Stepper records the edges and
+    leaves ``.grad`` alone. Inputs that need no gradient (constants) get no edge.
     """
     grads[id(order[-1])] = seed
+    get = grads.get
     for node in reversed(order):
-        if node.is_leaf:
+        if node.op is None:                     # a leaf (is_leaf, spelled out in the hottest loop)
             continue
-        upstream = grads.get(id(node))
+        upstream = get(id(node))
         if upstream is None:
             continue
-        for slot, (parent, local, downstream) in enumerate(node._chain(upstream)):
+        slot = -1
+        for parent, local, downstream in node._chain(upstream):
+            slot += 1
             if downstream is None or not parent.requires_grad:
                 continue
-            previous = grads.get(id(parent))
-            grads[id(parent)] = accumulated = parent._add_grad(previous, downstream)
-            yield BackwardEdge(node, parent, slot, upstream, local, downstream, previous, accumulated)
+            key = id(parent)
+            previous = get(key)
+            grads[key] = accumulated = parent._add_grad(previous, downstream)
+            if on_edge is not None:
+                on_edge(BackwardEdge(node, parent, slot, upstream, local, downstream, previous, accumulated))
+
+
+def backward_edges(order: list[Node], seed: Any, grads: dict[int, Any]) -> list[BackwardEdge]:
+    """Run :func:`chain_rule` and return its edges in the order it took them."""
+    edges: list[BackwardEdge] = []
+    chain_rule(order, seed, grads, edges.append)
+    return edges
 
 
 def topo_order(root: Node) -> list[Node]:
     """Every node ``root`` depends on, parents before children, ``root`` last."""
-    seen = {root}
+    seen = {root}                      # nodes hash by identity
     stack = [root]
     while stack:
         for p in stack.pop().parents:

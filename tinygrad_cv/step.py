@@ -8,7 +8,7 @@
   is refreshed);
 * one :class:`SeedStep`: the root's gradient starts at 1 (df/df = 1);
 * one :class:`BackwardStep` per edge child -> parent, exactly the edges of the
-  engine's own backward walk (:func:`tinygrad_cv.graph.backward_edges`, the one
+  engine's own backward walk (:func:`tinygrad_cv.graph.chain_rule`, the one
   chain rule): upstream gradient, local derivative, downstream = upstream x local,
   and the parent's gradient accumulated so far (a node used twice collects two
   contributions).
