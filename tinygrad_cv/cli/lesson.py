@@ -21,15 +21,24 @@ LESSON_NAME = re.compile(r"^\d+_\w+$")
 
 
 def lessons_package() -> ModuleType:
-    """The ``lessons`` package: installed, or found next to this checkout's ``tinygrad_cv``."""
+    """The ``lessons`` package: installed, or found next to this checkout's ``tinygrad_cv``.
+
+    "lessons" is a generic name; a package of that name from another distribution is
+    refused with one line rather than run.
+    """
     try:
-        return importlib.import_module("lessons")
+        module = importlib.import_module("lessons")
     except ModuleNotFoundError:
         root = Path(__file__).resolve().parents[2]
         if not (root / "lessons" / "__init__.py").is_file():
             raise
         sys.path.insert(0, str(root))
-        return importlib.import_module("lessons")
+        module = importlib.import_module("lessons")
+    if getattr(module, "PROJECT", None) != "tinygrad_cv":
+        where = getattr(module, "__file__", None) or list(getattr(module, "__path__", []))
+        fail(f"the 'lessons' package at {where} is not tinygrad_cv's (another package of that name "
+             f"shadows it); install tinygrad_cv in a virtual environment of its own")
+    return module
 
 
 def discover() -> dict[str, Path]:
