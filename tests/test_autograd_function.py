@@ -171,3 +171,39 @@ def test_numbers_in_expressions_are_constants():
     const_rows = [line for line in dot.splitlines() if "<b>const</b>" in line]
     assert len(const_rows) == 2 and all(">constant<" in row and "grad" not in row for row in const_rows)
     assert "grad 2" in dot                                      # x.grad, drawn as a gradient
+
+
+def test_gradcheck_catches_a_gradient_off_by_a_tenth_of_a_percent():
+    class Slightly(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 2 * x * 1.001                       # 0.1% too large
+
+    x = t64([0.5, 1.0, 2.0])
+    assert tg.gradcheck(lambda t: Cubic.apply(t), x)       # the float64 default tolerance fits exact gradients
+    assert tg.gradcheck(lambda t: Slightly.apply(t), x) is False
+
+
+def test_ties_in_max_split_the_gradient_as_torch_does():
+    a, b = tg.Value(2.0), tg.Value(2.0)
+    a.max(b).backward()
+    assert (a.grad, b.grad) == (0.5, 0.5)
+    c, d = tg.Value(3.0), tg.Value(2.0)
+    c.max(d).backward()
+    assert (c.grad, d.grad) == (1.0, 0.0)
+    x, y = t64([1.0, 2.0, 5.0]), t64([1.0, 3.0, 4.0])
+    x.maximum(y).sum().backward()
+    assert x.grad.tolist() == [0.5, 0.0, 1.0] and y.grad.tolist() == [0.5, 1.0, 0.0]
+    z = t64([[2.0, 2.0, 1.0]])
+    z.max(axis=1).sum().backward()                          # amax: a tie shares the gradient
+    assert z.grad.tolist() == [[0.5, 0.5, 0.0]]
+    torch = pytest.importorskip("torch")
+    tx, ty = torch.tensor([1.0, 2.0, 5.0], requires_grad=True), torch.tensor([1.0, 3.0, 4.0], requires_grad=True)
+    torch.maximum(tx, ty).sum().backward()
+    assert tx.grad.tolist() == x.grad.tolist() and ty.grad.tolist() == y.grad.tolist()

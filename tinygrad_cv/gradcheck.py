@@ -27,8 +27,8 @@ def _as_float64(x: Any) -> Any:
     return x
 
 
-def gradcheck(fn: Callable[..., Node], *inputs: Any, eps: float = 1e-6, atol: float = 1e-5,
-              rtol: float = 1e-3, raise_exception: bool = False, seed: int = 0) -> bool:
+def gradcheck(fn: Callable[..., Node], *inputs: Any, eps: float = 1e-6, atol: float = 1e-6,
+              rtol: float = 1e-6, raise_exception: bool = False, seed: int = 0) -> bool:
     """True when ``fn``'s analytic gradients match central differences for every input.
 
     ``inputs`` are Tensors (floating ones are checked in float64 copies; only those

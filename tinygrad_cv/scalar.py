@@ -60,9 +60,11 @@ class Div(ScalarOp):
 
 class Max(ScalarOp):
     name, symbol = "max", None
-    formula, derivatives = "max(a,b)", ("1 if a >= b else 0", "1 if b > a else 0")
+    formula = "max(a,b)"
+    derivatives = ("1 if a > b, 0 if a < b, 1/2 on a tie", "1 if b > a, 0 if b < a, 1/2 on a tie")
     def forward(self, a, b): return a if a >= b else b
-    def local(self, a, b, out): return (1.0, 0.0) if a >= b else (0.0, 1.0)   # max routes
+    def local(self, a, b, out):                     # max routes; a tie splits it, as torch.maximum does
+        return (1.0, 0.0) if a > b else (0.0, 1.0) if b > a else (0.5, 0.5)
 
 
 # --- unary gates --------------------------------------------------------------------

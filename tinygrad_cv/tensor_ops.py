@@ -68,11 +68,14 @@ class Div(Op):
 
 class Maximum(Op):
     name, formula = "maximum", "max(a,b)"
-    derivatives = ("1 where a >= b, else 0", "1 where b > a, else 0")
+    derivatives = ("1 where a > b, 0 where a < b, 1/2 on a tie", "1 where b > a, 0 where b < a, 1/2 on a tie")
     def forward(self, ctx, a, b):
-        ctx.route = a >= b                                          # max routes
-        return np.maximum(a, b)
-    def backward(self, ctx, up): return up * ctx.route, up * ~ctx.route
+        out = np.maximum(a, b)
+        ctx.route = (a > b) + 0.5 * (a == b)                        # max routes; ties split (torch.maximum)
+        return out
+    def backward(self, ctx, up):
+        route = ctx.route.astype(up.dtype, copy=False)
+        return up * route, up * (1 - route)
 
 
 class MatMul(Op):
