@@ -1,3 +1,5 @@
+import zlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -52,7 +54,7 @@ def test_broadcasting_gradients_sum_back_to_each_shape(data):
     ("maximum abs", lambda a, b: a.maximum(b) + (a - b).abs(), [(3, 4), (3, 4)]),
 ])
 def test_every_tensor_op_passes_gradcheck(name, fn, shapes):
-    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))          # the same inputs in every process
     inputs = [t64(rng.uniform(0.2, 1.2, s) * rng.choice([-1, 1], s) if name not in ("exp log sqrt", "pow neg") else rng.uniform(0.2, 1.2, s)) for s in shapes]
     assert tg.gradcheck(fn, *inputs), name
 
