@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from ..random import rng
-from ..tensor import Tensor
+from ..tensors import Tensor
 
 __all__ = ["calculate_fan_in", "small_random_", "xavier_", "he_", "zeros_", "ones_", "constant_",
            "uniform_", "normal_", "kaiming_uniform_", "skip_init", "skipping"]

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 import numpy as np
 
 from ..graph import name_scope
-from ..tensor import Tensor
+from ..tensors import Tensor
 
 
 class Parameter(Tensor):
@@ -33,8 +33,11 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data: Any, requires_grad: bool = True):
-        super().__init__(data, requires_grad=requires_grad)
+    def __init__(self, data: Any = None, requires_grad: bool = True):
+        # nn.Parameter(tensor) keeps the tensor's dtype (and shares its data), as in PyTorch
+        data = np.zeros(0, np.float32) if data is None else data
+        super().__init__(data, requires_grad=requires_grad,
+                         dtype=data.dtype if isinstance(data, Tensor) and data.dtype.kind == "f" else None)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

@@ -5,7 +5,7 @@ from collections import OrderedDict
 from typing import Any, Iterator
 
 from ..module import Module
-from ...tensor import Tensor
+from ...tensors import Tensor
 
 
 class Sequential(Module):
