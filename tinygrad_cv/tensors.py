@@ -563,8 +563,8 @@ class Tensor(Node):
 
     @torch_dims
     def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        if self.data.dtype.kind != "f":
-            raise TypeError(f"mean() of a {self.dtype} tensor: convert it first, e.g. t.float().mean(), as in PyTorch")
+        if self.data.dtype.kind != "f":              # PyTorch refuses; the mean of a mask is a fraction here
+            return self.float().mean(dim, keepdim)
         return Tensor.apply(ops.Mean(self._dims(dim, "mean"), keepdim), self)
 
     def _extreme(self, op: type, name: str, dim: Any, keepdim: bool) -> Any:

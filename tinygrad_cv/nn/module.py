@@ -240,9 +240,31 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
+
+    def to(self, *args: Any, dtype: Any = None, **_: Any) -> Module:
+        """``model.to(tg.float64)`` converts floating parameters and buffers in place; ``.to("cpu")`` is a no-op."""
+        for a in args:
+            if isinstance(a, str) or type(a).__name__ == "device":
+                Tensor(0.0).to(a)                      # refuses anything but the CPU, clearly
+            elif a is not None:
+                dtype = a
+        if dtype is not None:
+            for t in itertools.chain(self.parameters(), self.buffers()):
+                if t.data.dtype.kind == "f":
+                    t.data = t.data.astype(dtype)
+                    if t.grad is not None:
+                        t.grad = t.grad.data.astype(dtype)
+        return self
+
+    def double(self) -> Module: return self.to(np.float64)
+    def float(self) -> Module: return self.to(np.float32)
+    def cpu(self) -> Module: return self
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
