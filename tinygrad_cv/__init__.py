@@ -34,7 +34,8 @@ def __getattr__(name: str) -> Any:
         globals()[name] = module
         return module
     if name in _SAVE:
-        return getattr(importlib.import_module(f"{__name__}.checkpoint"), name)
+        checkpoint = importlib.import_module(f"{__name__}.checkpoint")
+        return checkpoint.save if name == "save" else checkpoint.load_state
     raise AttributeError(f"module 'tinygrad_cv' has no attribute {name!r}")
 
 
