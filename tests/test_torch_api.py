@@ -169,3 +169,26 @@ def test_numpy_on_the_left_and_conversions():
     assert tg.from_numpy(np.zeros(2)).dtype == tg.float64 and tg.tensor(np.zeros(2)).dtype == tg.float64
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(t > 0)
+
+
+def _learnable_cifar(folder, seed=0):
+    """CIFAR-10-format batches of a learnable task: each class a fixed picture plus noise."""
+    rng = np.random.default_rng(seed)
+    protos = rng.integers(40, 216, (10, 3072))
+    for name, n in [(f"data_batch_{k}.bin", 500) for k in range(1, 6)] + [("test_batch.bin", 500)]:
+        y = rng.integers(0, 10, n)
+        x = np.clip(protos[y] + rng.integers(-60, 61, (n, 3072)), 0, 255)
+        np.concatenate([y[:, None], x], 1).astype(np.uint8).tofile(folder / name)
+
+
+@pytest.mark.parametrize("lesson", ["01_knn", "02_linear_classifier"])
+def test_lessons_01_and_02_take_cifar10_with_data(lesson, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    _learnable_cifar(tmp_path)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "lessons" / f"{lesson}.py"), "--quick", "--data", str(tmp_path)],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "CIFAR-10" in proc.stdout or "3072" in proc.stdout
