@@ -192,3 +192,33 @@ def test_lessons_01_and_02_take_cifar10_with_data(lesson, tmp_path):
                           cwd=root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "CIFAR-10" in proc.stdout or "3072" in proc.stdout
+
+
+@pytest.mark.parametrize("fn", [
+    lambda a: a.sin() * a.cos(),
+    lambda a: a.clamp(-0.3, 0.4) * 3,
+    lambda a: (2 ** a) + a.pow(3),
+    lambda a: a.prod(dim=1) + a[0].prod(),
+    lambda a: a.cumsum(dim=0) * a,
+    lambda a: a[:, :1].expand(3, 4) * a,
+    lambda a: a.clone() * 2,
+    lambda a: a.min(dim=1).values.sum() + a.min() + a.max(dim=0, keepdim=True).values.sum(),
+    lambda a: a.var(dim=1) + a.std() + a.norm(dim=0).sum() + a.norm(p=1),
+    lambda a: a.masked_fill(a > 0.2, -1.0) + tgt_where(a),
+    lambda a: a[0] @ a[1] + (a[:, :3].t() @ a[:, 0]).sum(),
+    lambda a: a.softmax(dim=0) * a.log_softmax(dim=1),
+])
+def test_new_ops_pass_gradcheck(fn):
+    a = tg.tensor(np.random.default_rng(3).uniform(-1, 1, (3, 4)), requires_grad=True)
+    assert tg.gradcheck(lambda t: fn(t).sum(), a, raise_exception=True)
+
+
+def tgt_where(a):
+    return tg.where(a < 0, a * a, 1.0)
+
+
+def test_a_cast_passes_the_gradient_back_in_the_inputs_dtype():
+    a = tg.tensor([1.0, 2.0], dtype=tg.float64, requires_grad=True)
+    (a.float() * 3).sum().backward()
+    assert a.grad.dtype == tg.float64 and a.grad.tolist() == [3.0, 3.0]
+    assert a.long().requires_grad is False and a.to(tg.float64) is a
