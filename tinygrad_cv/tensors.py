@@ -9,6 +9,7 @@ as class labels stays integer).
 from __future__ import annotations
 
 import functools
+import inspect
 from numbers import Number
 from typing import Any, NamedTuple, Sequence
 
@@ -35,9 +36,18 @@ def _as_array(data: Any, dtype: Any) -> np.ndarray:
 
 
 def torch_dims(fn: Any) -> Any:
-    """Accept NumPy's ``axis=``/``keepdims=`` as PyTorch's ``dim=``/``keepdim=`` (one code path)."""
+    """Accept NumPy's ``axis=``/``keepdims=`` as PyTorch's ``dim=``/``keepdim=`` (one code path).
+
+    NumPy's own functions on a tensor (``np.mean(t)`` calls ``t.mean(axis=None, dtype=None,
+    out=None)``) land here too; their unused ``out=None``/``dtype=None`` are dropped.
+    """
+    own = inspect.signature(fn).parameters
+
     @functools.wraps(fn)
     def wrapper(x: Any, *args: Any, **kwargs: Any) -> Any:
+        for unused in ("out", "dtype"):
+            if unused not in own and unused in kwargs and kwargs[unused] is None:
+                del kwargs[unused]
         for numpy_name, torch_name in (("axis", "dim"), ("keepdims", "keepdim")):
             if numpy_name in kwargs:
                 if torch_name in kwargs:
@@ -287,8 +297,10 @@ class Tensor(Node):
         self.grad = None
 
     # -- dtype and device ---------------------------------------------------------------------------
-    def to(self, *args: Any, dtype: Any = None, **_: Any) -> Tensor:
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, **_: Any) -> Tensor:
         """``.to(dtype)``, ``.to("cpu")``, ``.to(other_tensor)`` (its dtype)."""
+        if device is not None:
+            _check_device(device)
         for a in args:
             if isinstance(a, Tensor):
                 dtype = a.dtype
@@ -449,7 +461,7 @@ class Tensor(Node):
         try:
             ufunc(data, value, out=data, casting="same_kind")
         except (TypeError, ValueError) as e:
-            raise type(e)(f"{what} in place: cannot write {np.asarray(value).dtype} of shape "
+            raise (ValueError if isinstance(e, ValueError) else TypeError)(f"{what} in place: cannot write {np.asarray(value).dtype} of shape "
                           f"{np.shape(value)} into {self.dtype} of shape {self.shape} ({e})") from None
         return self
 

@@ -247,9 +247,9 @@ class Module:
             else:
                 p.grad.zero_()
 
-    def to(self, *args: Any, dtype: Any = None, **_: Any) -> Module:
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, **_: Any) -> Module:
         """``model.to(tg.float64)`` converts floating parameters and buffers in place; ``.to("cpu")`` is a no-op."""
-        for a in args:
+        for a in ((device,) if device is not None else ()) + args:
             if isinstance(a, str) or type(a).__name__ == "device":
                 Tensor(0.0).to(a)                      # refuses anything but the CPU, clearly
             elif a is not None:
