@@ -44,9 +44,13 @@ def knn_predict(dist: np.ndarray, train_labels: np.ndarray, k: int) -> np.ndarra
 
 def main(argv: list[str] | None = None) -> None:
     opts = start(__doc__, argv)
-    images, labels = tg.data.mnist("train")
-    test_images, test_labels = tg.data.mnist("test")
     n_train, n_val, n_test = (2000, 400, 400) if opts.quick else (7000, 1000, 2000)
+    digits = opts.data is None           # --data DIR: CIFAR-10, much harder: lower floors, same checks
+    load = tg.data.mnist if digits else (lambda split: tg.data.cifar10(split, opts.data))
+    images, labels = load("train")
+    test_images, test_labels = load("test")
+    n_val = min(n_val, len(images) // 5)
+    n_train, n_test = min(n_train, len(images) - n_val), min(n_test, len(test_images))
 
     heading("Comparing two images, pixel by pixel")
     say("""The report's worked example compares a 4x4 test patch with a 4x4 training patch:
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     check("L2 distance of the two patches", float(np.sqrt((diff ** 2).sum())), 162.11, tol=0.01,
           note="sqrt of the summed squares")
 
-    heading("The digits as points in 784 dimensions")
+    heading("The digits as points in 784 dimensions" if digits else "CIFAR-10 images as points in 3072 dimensions")
     x = images.reshape(len(images), -1).astype(np.float32)
     x_train, y_train = x[:n_train], labels[:n_train]
     x_val, y_val = x[n_train:n_train + n_val], labels[n_train:n_train + n_val]
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         ones. The two distances disagree on what "similar" means: L1 counts every unit of
         difference alike, while L2 squares them, so it tolerates many small disagreements but
         punishes a few large ones.""")
-    check("best validation accuracy", acc[best_kind, best_k], at_least=0.85, note="chance is 0.10")
+    check("best validation accuracy", acc[best_kind, best_k], at_least=0.85 if digits else 0.2, note="chance is 0.10")
 
     heading("One look at the test set")
     d_self = distances(x_train[:200], x_train, best_kind)
@@ -88,8 +92,8 @@ def main(argv: list[str] | None = None) -> None:
           1.0, note="each digit is its own nearest neighbour")
     pred = knn_predict(distances(x_test, x_train, best_kind), y_train, best_k)
     test_acc = float((pred == y_test).mean())
-    check(f"test accuracy ({best_kind}, k={best_k})", test_acc, at_least=0.80, note="chance is 0.10")
-    check("better than chance by", test_acc / 0.1, at_least=8.0, note="times")
+    check(f"test accuracy ({best_kind}, k={best_k})", test_acc, at_least=0.80 if digits else 0.2, note="chance is 0.10")
+    check("better than chance by", test_acc / 0.1, at_least=8.0 if digits else 2.0, note="times")
     say("""The catch: to label one test digit we compared it with every remembered digit. Training
         is free and prediction is slow, the opposite of what we want from a deployed model. The
         next lesson's linear classifier keeps only ten templates.""")

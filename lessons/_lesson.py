@@ -86,6 +86,7 @@ class Options:
 
     quick: bool = False
     out: Path | None = None
+    data: Path | None = None          # --data DIR: CIFAR-10's binary batches (lessons 01 and 02)
 
 
 def title_of(doc: str | None) -> str:
@@ -102,6 +103,8 @@ def start(doc: str | None, argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=title_of(doc))
     parser.add_argument("--quick", action="store_true", help="smaller data and fewer steps (seconds)")
     parser.add_argument("--out", metavar="DIR", type=Path, help="folder for figures (none written without it)")
+    parser.add_argument("--data", metavar="DIR", type=Path,
+                        help="CIFAR-10 binary batches (data_batch_*.bin) to use instead of the digits")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -115,7 +118,7 @@ def start(doc: str | None, argv: Sequence[str] | None = None) -> Options:
             stream.reconfigure(errors="replace")
     title = title_of(doc) + ("  [quick]" if args.quick else "")
     print(f"{title}\n{'=' * len(title)}")
-    return Options(quick=args.quick, out=args.out)
+    return Options(quick=args.quick, out=args.out, data=args.data)
 
 
 def heading(text: str) -> None:
@@ -171,7 +174,7 @@ def check(what: str, value: Any, expected: Any = None, *, tol: float | None = No
     parts, ok = [], True
     if expected is not None:
         if tol is None and rel is None:
-            if isinstance(value, (list, tuple, np.ndarray)):
+            if isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "__array__"):   # arrays, Tensors
                 good = bool(np.array_equal(np.asarray(value), np.asarray(expected)))
             else:
                 good = bool(value == expected)
@@ -270,6 +273,19 @@ def digits(split: str = "train", n: int | None = None, skip: int = 0) -> tuple[n
     images, labels = tg.data.mnist(split)
     stop = len(images) if n is None else skip + n
     return (images[skip:stop].reshape(-1, 28 * 28) / np.float32(255)).astype(np.float32), labels[skip:stop]
+
+
+def images(opts: Options, split: str = "train", n: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The lesson's images as float32 rows in [0, 1] with int64 labels, and what they are:
+    the shipped digits, or CIFAR-10 from ``--data DIR`` (its binary batches)."""
+    if opts.data is None:
+        x, y = digits(split, n)
+        return x, y, "digits"
+    import tinygrad_cv as tg
+
+    imgs, labels = tg.data.cifar10(split, opts.data)
+    imgs, labels = imgs[:n], labels[:n]
+    return (imgs.reshape(len(imgs), -1) / np.float32(255)).astype(np.float32), labels, "CIFAR-10"
 
 
 def accuracy(scores: Any, labels: Any) -> float:

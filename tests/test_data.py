@@ -11,7 +11,7 @@ import pytest
 import tinygrad_cv.data as D
 from tinygrad_cv.data import DataError, DataLoader, TensorDataset, mnist, read_idx, write_idx
 from tinygrad_cv.data.mnist import SHIPPED_DIR, stratified_split
-from tinygrad_cv.tensor import Tensor
+from tinygrad_cv.tensors import Tensor
 
 README_COUNTS = np.array([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
 

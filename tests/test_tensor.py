@@ -45,7 +45,7 @@ def test_broadcasting_gradients_sum_back_to_each_shape(data):
     ("activations", lambda a: a.tanh() + a.sigmoid() * a.relu() + a.leaky_relu(0.2) + a.elu(0.7), [(3, 3)]),
     ("sum axes", lambda a: a.sum(axis=1) * a.sum(axis=(0, 2), keepdims=True).sum(), [(2, 3, 4)]),
     ("mean", lambda a: a.mean(axis=0) + a.mean(), [(3, 4)]),
-    ("max", lambda a: a.max(axis=1, keepdims=True) * a.max(), [(3, 4)]),
+    ("max", lambda a: a.max(axis=1, keepdims=True).values * a.max(), [(3, 4)]),
     ("reshape transpose", lambda a: a.reshape(4, 6).T @ a.reshape(4, 6) + a.transpose(0, 2).flatten(1).sum(), [(2, 3, 4)]),
     ("permute flatten", lambda a: a.permute(2, 0, 1).flatten() * 2, [(2, 3, 4)]),
     ("getitem slices", lambda a: a[1:, ::2] * a[0, 1], [(3, 4)]),
@@ -129,7 +129,7 @@ def test_shape_errors_name_both_shapes():
         a @ b
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(4,\)"):
         a.reshape(4)
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(IndexError, match="dim 2 is out of range for a tensor with 2 dims"):
         a.sum(axis=2)
 
 
@@ -150,7 +150,7 @@ def test_parity_with_torch_values_and_gradients():
     rng = np.random.default_rng(7)
     a_np, b_np = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
     a, b = t64(a_np), t64(b_np)
-    out = ((a @ b).tanh() * 3 - a.sum(axis=1, keepdims=True).sigmoid()).max(axis=1).mean()
+    out = ((a @ b).tanh() * 3 - a.sum(axis=1, keepdims=True).sigmoid()).max(axis=1).values.mean()
     out.backward()
     ta = torch.tensor(a_np, requires_grad=True)
     tb = torch.tensor(b_np, requires_grad=True)

@@ -13,14 +13,19 @@ from typing import Any
 
 from .backends import get_backend, set_backend
 from .gradcheck import gradcheck
-from .graph import Graph, Node, Op, no_grad, trace
+from .graph import Graph, Node, Op, is_grad_enabled, no_grad, trace
 from .random import manual_seed
 from .scalar import Value
-from .tensor import Tensor, cat, ones, rand, randn, stack, zeros
+from .tensors import Tensor, torch_dims
+from . import creation as _creation
+from .creation import *  # noqa: F401,F403  (tg.tensor, zeros, arange, ..., tg.float32, tg.long)
+from .functions import *  # noqa: F401,F403  (tg.sin, tg.exp, tg.sum, tg.argmax, ...)
+from . import functions as _functions
 
 __version__ = "0.1.0"
 
 _LAZY = ("nn", "optim", "data", "models", "checkpoint", "autograd")
+_SAVE = ("save", "load")          # tg.save(state_dict, path) / tg.load(path): the .npz checkpoint format
 
 
 def __getattr__(name: str) -> Any:
@@ -28,8 +33,12 @@ def __getattr__(name: str) -> Any:
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module
+    if name in _SAVE:
+        checkpoint = importlib.import_module(f"{__name__}.checkpoint")
+        return checkpoint.save if name == "save" else checkpoint.load_state
     raise AttributeError(f"module 'tinygrad_cv' has no attribute {name!r}")
 
 
-__all__ = ["Value", "Tensor", "Graph", "Node", "Op", "trace", "no_grad", "gradcheck", "manual_seed",
-           "set_backend", "get_backend", "zeros", "ones", "randn", "rand", "cat", "stack", *_LAZY]
+__all__ = ["Value", "Tensor", "Graph", "Node", "Op", "trace", "no_grad", "enable_grad", "is_grad_enabled",
+           "gradcheck", "manual_seed", "set_backend", "get_backend", *_creation.__all__, *_functions.__all__,
+           *_LAZY, *_SAVE]

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .graph import Context, Op, no_grad
-from .tensor import Tensor
+from .tensors import Tensor
 
 __all__ = ["Function", "Context"]
 

@@ -355,3 +355,10 @@ def load(model: Any, path: str | os.PathLike[str], strict: bool = True,
     if model is not None:
         model.load_state_dict({k: v for k, v in arrays.items() if k in expected}, strict=False)
     return Checkpoint(arrays, meta)
+
+
+def load_state(path: str | os.PathLike[str], max_bytes: int = MAX_UNCHECKED_BYTES) -> dict[str, np.ndarray]:
+    """``tg.load(path)``: the arrays of a checkpoint as a state_dict, in the order they were saved,
+    for ``model.load_state_dict(tg.load(path))`` (PyTorch's idiom; ``tg.save(state_dict, path)``
+    writes the file)."""
+    return dict(load(None, path, max_bytes=max_bytes).state)

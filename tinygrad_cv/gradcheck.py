@@ -14,7 +14,7 @@ import numpy as np
 
 from .graph import Node
 from .scalar import Value
-from .tensor import Tensor
+from .tensors import Tensor
 
 
 class GradcheckError(AssertionError):
@@ -70,7 +70,7 @@ def _gradcheck(fn: Callable[..., Node], inputs: tuple, eps: float, atol: float, 
             analytic = np.array([x.grad])
             cells, get, put = [()], (lambda _: x.data), (lambda _, v: setattr(x, "data", v))
         else:
-            analytic = np.zeros(x.shape) if x.grad is None else x.grad.astype(np.float64)
+            analytic = np.zeros(x.shape) if x.grad is None else x.grad.data.astype(np.float64)
             cells, get = list(np.ndindex(x.shape)), (lambda idx: x.data[idx])
             put = lambda idx, v: x.data.__setitem__(idx, v)  # noqa: E731
         analytic = analytic.reshape(-1) if isinstance(x, Value) else analytic

@@ -89,6 +89,8 @@ class MatMul(Op):
     def backward(self, ctx, up):
         # For C = A @ B: dA = dC @ B^T and dB = A^T @ dC (1-D operands promoted, then squeezed).
         a, b = ctx.saved_tensors
+        if a.ndim == 1 and b.ndim == 1:                             # a dot product: d(a.b)/da = b
+            return up * b, up * a
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         up2 = up
@@ -103,6 +105,17 @@ class MatMul(Op):
         if b.ndim == 1:
             db = db[..., 0]
         return da, db
+
+
+class Where(Op):
+    """``where(cond, a, b)``: a where cond holds, b elsewhere; cond is data, not an input."""
+    name, formula = "where", "a if cond else b"
+    derivatives = ("1 where cond, else 0", "1 where not cond, else 0")
+    def __init__(self, cond: np.ndarray): self.cond = cond
+    def forward(self, ctx, a, b): return np.where(self.cond, a, b)
+    def backward(self, ctx, up):
+        zero = np.zeros((), up.dtype)
+        return np.where(self.cond, up, zero), np.where(self.cond, zero, up)   # where routes
 
 
 # --- elementwise unary -----------------------------------------------------------------
@@ -121,8 +134,72 @@ class Pow(Op):
         with np.errstate(all="ignore"):
             return (up * (self.k * a ** (self.k - 1)),)
     @property
-    def derivatives(self): return (f"{self.k:g}*a^{self.k - 1:g}",)
-    def __repr__(self): return f"**{self.k:g}"
+    def derivatives(self):
+        return (f"{self.k:g}*a^{self.k - 1:g}",) if np.ndim(self.k) == 0 else ("k*a^(k-1)",)
+    def __repr__(self): return f"**{self.k:g}" if np.ndim(self.k) == 0 else "**k"
+
+
+class RPow(Op):
+    """``c ** a`` for a number c: the exponent is the input."""
+    name, formula = "rpow", "c^a"
+    def __init__(self, c: float): self.c = c
+    def forward(self, ctx, a):
+        out = np.power(a.dtype.type(self.c), a)
+        ctx.save_for_backward(out)
+        return out
+    def backward(self, ctx, up):
+        with np.errstate(all="ignore"):
+            return (up * ctx.saved_tensors[0] * np.log(up.dtype.type(self.c)),)
+    @property
+    def derivatives(self): return (f"{self.c:g}^a * ln {self.c:g}",)
+    def __repr__(self): return f"{self.c:g}**"
+
+
+class Sin(Op):
+    name, formula, derivatives = "sin", "sin a", ("cos a",)
+    def forward(self, ctx, a):
+        ctx.save_for_backward(a)
+        return np.sin(a)
+    def backward(self, ctx, up): return (up * np.cos(ctx.saved_tensors[0]),)
+
+
+class Cos(Op):
+    name, formula, derivatives = "cos", "cos a", ("-sin a",)
+    def forward(self, ctx, a):
+        ctx.save_for_backward(a)
+        return np.cos(a)
+    def backward(self, ctx, up): return (-up * np.sin(ctx.saved_tensors[0]),)
+
+
+class Clamp(Op):
+    name, formula, derivatives = "clamp", "clamp(a, lo, hi)", ("1 where lo <= a <= hi, else 0",)
+    def __init__(self, lo: float | None, hi: float | None): self.lo, self.hi = lo, hi
+    def forward(self, ctx, a):
+        ctx.inside = np.ones(a.shape, bool)
+        if self.lo is not None:
+            ctx.inside &= a >= self.lo
+        if self.hi is not None:
+            ctx.inside &= a <= self.hi
+        return np.clip(a, self.lo, self.hi).astype(a.dtype, copy=False)
+    def backward(self, ctx, up): return (up * ctx.inside,)                # clamp passes or stops
+    def __repr__(self): return f"clamp({self.lo}, {self.hi})"
+
+
+class Clone(Op):
+    name, formula, derivatives = "clone", "a", ("1",)
+    def forward(self, ctx, a): return a.copy()
+    def backward(self, ctx, up): return (up,)
+
+
+class Cast(Op):
+    """A change of dtype (``.float()``, ``.double()``); the gradient goes back in the input's dtype."""
+    name, formula, derivatives = "cast", "a", ("1",)
+    def __init__(self, dtype: Any): self.dtype = np.dtype(dtype)
+    def forward(self, ctx, a):
+        ctx.dtype = a.dtype
+        return a.astype(self.dtype)
+    def backward(self, ctx, up): return (up.astype(ctx.dtype),)
+    def __repr__(self): return f"to({self.dtype})"
 
 
 class Neg(Op):
@@ -259,9 +336,10 @@ class Mean(Op):
 
 class Max(Op):
     name, derivatives = "max", ("max routes: 1 for the largest input, 0 for the others (ties share)",)
+    reduce = staticmethod(np.max)
     def __init__(self, axis: Any = None, keepdims: bool = False): self.axis, self.keepdims = axis, keepdims
     def forward(self, ctx, a):
-        out = np.max(a, axis=self.axis, keepdims=self.keepdims)
+        out = self.reduce(a, axis=self.axis, keepdims=self.keepdims)
         ctx.save_for_backward(a, out)
         return out
     def backward(self, ctx, up):
@@ -269,6 +347,38 @@ class Max(Op):
         route = (a == _keep(out, a.shape, self.axis, self.keepdims))
         count = route.sum(axis=self.axis, keepdims=True)          # ties share the gradient
         return (route * (_keep(up, a.shape, self.axis, self.keepdims) / count).astype(a.dtype),)
+
+
+class Min(Max):
+    name, derivatives = "min", ("min routes: 1 for the smallest input, 0 for the others (ties share)",)
+    reduce = staticmethod(np.min)
+
+
+class Prod(Op):
+    name, derivatives = "prod", ("the product of the other inputs",)
+    def __init__(self, axis: int | None = None, keepdims: bool = False): self.axis, self.keepdims = axis, keepdims
+    def forward(self, ctx, a):
+        ctx.save_for_backward(a)
+        return np.prod(a, axis=self.axis, keepdims=self.keepdims)
+    def backward(self, ctx, up):
+        (a,) = ctx.saved_tensors
+        flat = a.reshape(-1) if self.axis is None else a
+        ax = 0 if self.axis is None else self.axis
+        ones = np.ones_like(np.take(flat, [0], axis=ax))
+        # the product of the others, without dividing (zeros allowed): left products x right products
+        left = np.cumprod(np.concatenate([ones, np.take(flat, range(flat.shape[ax] - 1), axis=ax)], ax), axis=ax)
+        rev = np.flip(flat, ax)
+        right = np.flip(np.cumprod(np.concatenate([ones, np.take(rev, range(flat.shape[ax] - 1), axis=ax)], ax),
+                                   axis=ax), ax)
+        others = (left * right).reshape(a.shape)
+        return (others * _keep(up, a.shape, self.axis, self.keepdims),)
+
+
+class CumSum(Op):
+    name, derivatives = "cumsum", ("each input counts in every later sum: the upstream summed from the end",)
+    def __init__(self, axis: int): self.axis = axis
+    def forward(self, ctx, a): return np.cumsum(a, axis=self.axis)
+    def backward(self, ctx, up): return (np.flip(np.cumsum(np.flip(up, self.axis), axis=self.axis), self.axis),)
 
 
 # --- shape ---------------------------------------------------------------------------------
@@ -289,6 +399,14 @@ class Permute(Op):
     def forward(self, ctx, a): return np.transpose(a, self.axes)
     def backward(self, ctx, up): return (np.transpose(up, np.argsort(self.axes)),)
     def __repr__(self): return f"permute{self.axes}"
+
+
+class Expand(Op):
+    name, derivatives = "expand", ("the copies' gradients are summed back (in Tensor._add_grad)",)
+    def __init__(self, shape: tuple[int, ...]): self.shape = shape
+    def forward(self, ctx, a): return np.broadcast_to(a, self.shape)
+    def backward(self, ctx, up): return (up,)
+    def __repr__(self): return f"expand{self.shape}"
 
 
 class GetItem(Op):
@@ -320,5 +438,5 @@ class Cat(Op):
 
 
 ADD, SUB, MUL, DIV, MAXIMUM, MATMUL = Add(), Sub(), Mul(), Div(), Maximum(), MatMul()
-NEG, EXP, LOG, SQRT, ABS = Neg(), Exp(), Log(), Sqrt(), Abs()
+NEG, EXP, LOG, SQRT, ABS, SIN, COS, CLONE = Neg(), Exp(), Log(), Sqrt(), Abs(), Sin(), Cos(), Clone()
 RELU, SIGMOID, TANH = Relu(), Sigmoid(), Tanh()

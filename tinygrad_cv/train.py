@@ -37,7 +37,7 @@ from . import models, nn, optim
 from .graph import no_grad
 from .nn import functional as F
 from .random import manual_seed
-from .tensor import Tensor
+from .tensors import Tensor
 
 __all__ = ["TrainConfig", "EpochStats", "TrainResult", "MODELS", "OPTIMIZERS", "DEFAULT_LR",
            "build_model", "load_mnist", "prepare", "make_loader", "make_optimizer", "make_scheduler",

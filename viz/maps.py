@@ -31,7 +31,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from tinygrad_cv.nn import Module
-    from tinygrad_cv.tensor import Tensor
+    from tinygrad_cv.tensors import Tensor
 
 __all__ = ["FeatureMaps", "capture_outputs", "feature_maps", "filters", "tile_grid", "grid_shape",
            "colorize", "write_png"]

@@ -1,7 +1,7 @@
 """TensorDataset and DataLoader, with PyTorch's names.
 
 The fast path indexes whole numpy arrays once per batch; there is no per-sample
-Python loop. Batches come out as tuples of ``tinygrad_cv.tensor.Tensor``:
+Python loop. Batches come out as tuples of ``tinygrad_cv.tensors.Tensor``:
 floating arrays as float32, integer arrays as int64, except that uint8 batches
 shaped (N, H, W) or (N, C, H, W) are taken as pixels and go through
 :func:`to_float` (scaled to [0, 1], (N, H, W) gains a channel axis), so ``DataLoader(TensorDataset(*mnist()), 64)`` yields
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..random import rng as _library_rng
-from ..tensor import Tensor
+from ..tensors import Tensor
 from .transforms import to_float
 
 __all__ = ["TensorDataset", "DataLoader", "Dataset"]

@@ -26,7 +26,7 @@ indices as torchvision's AlexNet (``features.0`` is CONV1, ``classifier.1`` FC6)
 from __future__ import annotations
 
 from .. import nn
-from ..tensor import Tensor
+from ..tensors import Tensor
 
 __all__ = ["AlexNet", "alexnet"]
 

@@ -19,7 +19,8 @@ conv is followed by a ReLU, as in GoogLeNet.
 from __future__ import annotations
 
 from .. import nn
-from ..tensor import Tensor, cat
+from ..creation import cat
+from ..tensors import Tensor
 
 __all__ = ["InceptionModule", "inception_module"]
 

@@ -14,7 +14,7 @@ for tanh + average pooling (seeds 0-2), so it is the default;
 from __future__ import annotations
 
 from .. import nn
-from ..tensor import Tensor
+from ..tensors import Tensor
 
 __all__ = ["LeNet5", "lenet5"]
 

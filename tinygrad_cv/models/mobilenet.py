@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import nn
-from ..tensor import Tensor
+from ..tensors import Tensor
 from .resnet import init_like_torchvision
 
 __all__ = ["DepthwiseSeparable", "MobileNetV1", "mobilenet_v1"]

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import nn
 from ..random import rng
-from ..tensor import Tensor
+from ..tensors import Tensor
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50"]
 

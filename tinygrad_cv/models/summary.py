@@ -55,7 +55,7 @@ import numpy as np
 from .. import nn
 from ..graph import no_grad
 from ..nn.module import Module
-from ..tensor import Tensor
+from ..tensors import Tensor
 
 __all__ = ["Summary", "summary", "skip_init", "BYTES_PER_VALUE"]
 

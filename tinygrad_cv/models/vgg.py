@@ -15,7 +15,7 @@ dropout, FC 4096, relu, dropout, FC num_classes).
 from __future__ import annotations
 
 from .. import nn
-from ..tensor import Tensor
+from ..tensors import Tensor
 from .resnet import init_like_torchvision
 
 __all__ = ["VGG", "CFGS", "make_layers", "vgg16", "vgg19"]

@@ -18,10 +18,11 @@ from typing import Iterator
 import numpy as np
 
 from ..random import rng
-from ..tensor import Tensor
+from ..tensors import Tensor
 
 __all__ = ["calculate_fan_in", "small_random_", "xavier_", "he_", "zeros_", "ones_", "constant_",
-           "uniform_", "normal_", "kaiming_uniform_", "skip_init", "skipping"]
+           "uniform_", "normal_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_",
+           "calculate_fan_out", "calculate_gain", "skip_init", "skipping"]
 
 _state = threading.local()          # skip_init() depth, per thread
 
@@ -100,8 +101,56 @@ def he_(t: Tensor) -> Tensor:
     return normal_(t, 0.0, math.sqrt(2.0 / calculate_fan_in(t)))
 
 
-def kaiming_uniform_(t: Tensor, a: float = 0.0) -> Tensor:
-    """PyTorch's kaiming_uniform_ (leaky_relu gain): bound = sqrt(2/(1+a^2)) * sqrt(3/fan_in)."""
-    fan_in = calculate_fan_in(t)
-    bound = math.sqrt(2.0 / (1 + a * a)) * math.sqrt(3.0 / fan_in)
+# --- PyTorch's names and formulas (torch.nn.init), beside the course's ----------------------------
+
+def calculate_fan_out(t: Tensor) -> int:
+    """Outputs one input feeds: out_features for (out, in), out * kh * kw for conv weights."""
+    if t.ndim < 2:
+        raise ValueError(f"fan_out needs a weight with at least 2 dimensions, got shape {t.shape}")
+    return int(t.shape[0] * np.prod(t.shape[2:], dtype=np.int64))
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """torch.nn.init.calculate_gain: the factor that keeps activations' scale through ``nonlinearity``."""
+    if nonlinearity in ("linear", "identity", "sigmoid") or nonlinearity.startswith("conv"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope * slope))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}; known: linear, conv1d, "
+                     f"conv2d, sigmoid, tanh, relu, leaky_relu, selu")
+
+
+def _fan(t: Tensor, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    return calculate_fan_in(t) if mode == "fan_in" else calculate_fan_out(t)
+
+
+def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+    """PyTorch's kaiming_uniform_: bound = gain * sqrt(3 / fan), gain = sqrt(2 / (1 + a^2)) for leaky_relu."""
+    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(t, mode))
     return uniform_(t, -bound, bound)
+
+
+def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+    """PyTorch's kaiming_normal_: std = gain / sqrt(fan); with relu this is the course's he_."""
+    return normal_(t, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode)))
+
+
+def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """PyTorch's xavier_uniform_ (Glorot): bound = gain * sqrt(6 / (fan_in + fan_out))."""
+    bound = gain * math.sqrt(6.0 / (calculate_fan_in(t) + calculate_fan_out(t)))
+    return uniform_(t, -bound, bound)
+
+
+def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """PyTorch's xavier_normal_ (Glorot): std = gain * sqrt(2 / (fan_in + fan_out)); the course's xavier_
+    uses 1/sqrt(fan_in) instead."""
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (calculate_fan_in(t) + calculate_fan_out(t))))

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 import numpy as np
 
 from ..graph import name_scope
-from ..tensor import Tensor
+from ..tensors import Tensor
 
 
 class Parameter(Tensor):
@@ -33,8 +33,11 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data: Any, requires_grad: bool = True):
-        super().__init__(data, requires_grad=requires_grad)
+    def __init__(self, data: Any = None, requires_grad: bool = True):
+        # nn.Parameter(tensor) keeps the tensor's dtype (and shares its data), as in PyTorch
+        data = np.zeros(0, np.float32) if data is None else data
+        super().__init__(data, requires_grad=requires_grad,
+                         dtype=data.dtype if isinstance(data, Tensor) and data.dtype.kind == "f" else None)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -237,9 +240,31 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
+
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, **_: Any) -> Module:
+        """``model.to(tg.float64)`` converts floating parameters and buffers in place; ``.to("cpu")`` is a no-op."""
+        for a in ((device,) if device is not None else ()) + args:
+            if isinstance(a, str) or type(a).__name__ == "device":
+                Tensor(0.0).to(a)                      # refuses anything but the CPU, clearly
+            elif a is not None:
+                dtype = a
+        if dtype is not None:
+            for t in itertools.chain(self.parameters(), self.buffers()):
+                if t.data.dtype.kind == "f":
+                    t.data = t.data.astype(dtype)
+                    if t.grad is not None:
+                        t.grad = t.grad.data.astype(dtype)
+        return self
+
+    def double(self) -> Module: return self.to(np.float64)
+    def float(self) -> Module: return self.to(np.float32)
+    def cpu(self) -> Module: return self
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensors import Tensor
 
 
 class Optimizer:
@@ -76,7 +76,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad
+                grad = p.grad.data
                 if grad.dtype != p.data.dtype:
                     grad = grad.astype(p.data.dtype)
                 self._update(p.data, grad, group, self.state.setdefault(id(p), {}))

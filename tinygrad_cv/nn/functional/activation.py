@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...graph import Op
-from ...tensor import Tensor
+from ...tensors import Tensor, torch_dims
 
 
 def relu(x: Tensor) -> Tensor:
@@ -85,17 +85,13 @@ class LogSoftmaxOp(Op):
         return f"log_softmax(dim={self.dim})"
 
 
-def _dim(x: Tensor, dim: int, fn: str) -> int:
-    if not -x.ndim <= dim < x.ndim:
-        raise ValueError(f"{fn}: dim {dim} is out of range for a tensor of shape {x.shape}")
-    return dim % x.ndim
-
-
+@torch_dims
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """e^x / sum(e^x) along ``dim``, computed after subtracting the max (stable for any logits)."""
-    return Tensor.apply(SoftmaxOp(_dim(x, dim, "softmax")), x)
+    """e^x / sum(e^x) along ``dim`` (``axis=`` also taken), computed after subtracting the max."""
+    return Tensor.apply(SoftmaxOp(x._dim(dim, "softmax")), x)
 
 
+@torch_dims
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """log(softmax(x)) along ``dim``, without ever forming tiny probabilities."""
-    return Tensor.apply(LogSoftmaxOp(_dim(x, dim, "log_softmax")), x)
+    return Tensor.apply(LogSoftmaxOp(x._dim(dim, "log_softmax")), x)

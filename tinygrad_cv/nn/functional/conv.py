@@ -13,7 +13,7 @@ import numpy as np
 from ... import backends
 from ...backends.shapes import conv_strictness, output_hw, pair
 from ...graph import Op
-from ...tensor import Tensor
+from ...tensors import Tensor
 
 Size2 = int | Sequence[int]
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from ...graph import Op
 from ...random import rng
-from ...tensor import Tensor
+from ...tensors import Tensor
 
 
 class DropoutOp(Op):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...graph import Op
-from ...tensor import Tensor
+from ...tensors import Tensor
 
 
 class LinearOp(Op):
@@ -58,4 +58,4 @@ def maxout(x: Tensor, weight: Tensor, bias: Tensor | None = None, pieces: int = 
     if pieces < 1 or weight.shape[0] % pieces:
         raise ValueError(f"maxout: weight rows {weight.shape[0]} are not a multiple of pieces={pieces}")
     z = linear(x, weight, bias)
-    return z.reshape(z.shape[:-1] + (weight.shape[0] // pieces, pieces)).max(axis=-1)
+    return z.reshape(z.shape[:-1] + (weight.shape[0] // pieces, pieces)).amax(dim=-1)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ...graph import Op
-from ...tensor import Tensor
+from ...tensors import Tensor
 from .activation import _stable_exp
 
 _REDUCTIONS = ("mean", "sum", "none")

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from ...graph import Op
-from ...tensor import Tensor
+from ...tensors import Tensor
 
 
 def _axes_and_shape(ndim: int) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .activation import ELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .container import Flatten, Identity, Sequential
+from .container import Flatten, Identity, ModuleDict, ModuleList, Sequential
 from .conv import Conv2d
 from .dropout import Dropout
 from .linear import Linear
@@ -13,4 +13,4 @@ from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = ["Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout",
            "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Maxout",
-           "Flatten", "Identity", "Sequential", "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss"]
+           "Flatten", "Identity", "Sequential", "ModuleList", "ModuleDict", "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss"]

@@ -9,7 +9,7 @@ import numpy as np
 from .. import functional as F
 from .. import init
 from ..module import Module, Parameter
-from ...tensor import Tensor
+from ...tensors import Tensor
 
 
 def _pair(v: int | Sequence[int], name: str) -> tuple[int, int]:

@@ -8,7 +8,7 @@ import numpy as np
 from .. import functional as F
 from .. import init
 from ..module import Module, Parameter
-from ...tensor import Tensor
+from ...tensors import Tensor
 
 
 class Linear(Module):

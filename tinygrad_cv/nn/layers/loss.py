@@ -5,7 +5,7 @@ from typing import Any
 
 from .. import functional as F
 from ..module import Module
-from ...tensor import Tensor
+from ...tensors import Tensor
 
 
 class _Loss(Module):

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import functional as F
 from ..module import Module, Parameter
-from ...tensor import Tensor
+from ...tensors import Tensor
 
 
 class _BatchNorm(Module):

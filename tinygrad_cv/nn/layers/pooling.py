@@ -7,7 +7,8 @@ import numpy as np
 
 from .. import functional as F
 from ..module import Module
-from ...tensor import Tensor, stack
+from ...creation import stack
+from ...tensors import Tensor
 
 
 class _Pool2d(Module):
