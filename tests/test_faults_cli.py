@@ -45,9 +45,22 @@ def test_backend_from_the_environment_is_checked_in_one_line():
         assert r["rc"] == 2 and one_line_error(r["err"]) and "GPU" in r["err"]
 
 
-def test_memory_error_is_one_line(capsys):
+def test_an_input_too_large_for_a_summary_is_one_line(capsys):
     code, _, err = run_main(["summary", "vgg16", "--input", "3x100000x100000"], capsys)
-    assert code == 2 and one_line_error(err) and "memory" in err
+    assert code == 2 and one_line_error(err) and "30,000,000,000 values" in err
+
+
+def test_memory_error_is_one_line(capsys, monkeypatch):
+    import importlib
+
+    summary_module = importlib.import_module("tinygrad_cv.models.summary")   # the module, not the function
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 90.0 GiB for an array")
+
+    monkeypatch.setattr(summary_module, "summary", exhausted)
+    code, _, err = run_main(["summary", "vgg16", "--input", "3x1000x1000"], capsys)
+    assert code == 2 and one_line_error(err) and "out of memory" in err
 
 
 def test_control_characters_are_escaped_when_echoed(tmp_path, capsys):
