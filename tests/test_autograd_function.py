@@ -201,7 +201,7 @@ def test_ties_in_max_split_the_gradient_as_torch_does():
     x.maximum(y).sum().backward()
     assert x.grad.tolist() == [0.5, 0.0, 1.0] and y.grad.tolist() == [0.5, 1.0, 0.0]
     z = t64([[2.0, 2.0, 1.0]])
-    z.max(axis=1).sum().backward()                          # amax: a tie shares the gradient
+    z.amax(dim=1).sum().backward()                          # amax: a tie shares the gradient
     assert z.grad.tolist() == [[0.5, 0.5, 0.0]]
     torch = pytest.importorskip("torch")
     tx, ty = torch.tensor([1.0, 2.0, 5.0], requires_grad=True), torch.tensor([1.0, 3.0, 4.0], requires_grad=True)
