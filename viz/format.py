@@ -248,11 +248,10 @@ def chain_rule(stepper: Stepper, node, position: int | None = None, s: Style = p
         else:
             lines[-1] += total
     else:
-        for t in terms:
+        for t in terms if len(terms) > 1 else ():
             got = s(summarize(t.downstream), "grad") if t.index < pos else "?"
             lines.append(f"  via {t.child_name}: {got}")
-        if total:
-            lines.append(f"{pad}{total}")
+        lines.append(f"{pad}{total or ' = ?'}")
     if not done:
         lines[-1] += "  " + s("(not reached yet)", "dim")
     return lines

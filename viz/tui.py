@@ -164,8 +164,8 @@ class StepView(App):
     #top { height: 1fr; }
     #graph-pane { width: 2fr; border-top: solid $primary; }
     #right { width: 3fr; }
-    #nodes { height: auto; max-height: 70%; border-top: solid $primary; }
-    #inspector-pane { height: 1fr; border-top: solid $primary; }
+    #nodes { height: auto; max-height: 100%; }
+    #inspector-pane { height: 1fr; min-height: 4; border-top: solid $primary; }
     #step { height: auto; max-height: 8; border-top: solid $primary; padding: 0 1; }
     #edit { height: 1; border: none; padding: 0 1; display: none; }
     #help { height: 1; padding: 0 1; }
@@ -203,9 +203,7 @@ class StepView(App):
                 pane.border_title = "graph"
                 yield Static(id="graph", classes="graph-text")
             with Vertical(id="right"):
-                table = DataTable(id="nodes", cursor_type="row", zebra_stripes=False)
-                table.border_title = "nodes"
-                yield table
+                yield DataTable(id="nodes", cursor_type="row", zebra_stripes=False)
                 with VerticalScroll(id="inspector-pane", can_focus=False) as insp:
                     insp.border_title = "inspector"
                     yield Static(id="inspector")
@@ -276,9 +274,6 @@ class StepView(App):
                 more = running_sum(event, s, _marking)
                 if more:
                     marked += "\n" + more
-            if s.done:
-                marked += "\n" + _marking("done: every gradient is known (b or ← steps back, e changes an input)",
-                                          "dim")
             step = rich_text(marked)
         self.query_one("#step", Static).update(step)
 
