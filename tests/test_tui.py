@@ -351,3 +351,18 @@ def test_viz_step_without_a_terminal_prints_the_transcript(capsys):
     s = viz.step((x * x).sum())
     out = capsys.readouterr().out
     assert isinstance(s, Stepper) and s.done and "gradients" in out and "x.grad = [ 2., -4., 6.]" in out
+
+
+@needs_tmux
+def test_readme_capture_is_what_the_view_shows(terminal):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"```text\n( f = \(x \+ y\) \* z   step 6/7.*?)```\n", readme, re.S)[1]
+    lines = shown.rstrip("\n").splitlines()
+    t = terminal(COURSE, width=80, height=len(lines))
+    t.step_to(0, 7)
+    t.send(*["Enter"] * 6)
+    t.step_to(6, 7)
+    time.sleep(0.3)
+    assert [line.rstrip() for line in t.screen().rstrip("\n").splitlines()] == lines
+    t.send("q")
+    t.wait_for("EXIT=0")
