@@ -227,10 +227,10 @@ def chain_rule(stepper: Stepper, node, position: int | None = None, s: Style = p
         uses[t.child_name] = uses.get(t.child_name, 0) + 1
     by = ", ".join(c if k == 1 else f"{c} {_TIMES.get(k, f'{k} times')}" for c, k in uses.items())
     if len(terms) > 1:
-        lines.append(f"used {len(terms)} times (by {by}): the sum over its children")
+        lines.append(f"used {len(terms)} times ({by}): gradients add")
     else:
         lines.append(f"used once, by {by}: {s(local_rule(terms[0].op, terms[0].slot), 'rule')}")
-    lines.append(f"{d} = " + " + ".join(f"d{root}/d{t.child_name} * d{t.child_name}/d{name}" for t in terms))
+    lines.append(f"{d} = " + " + ".join(f"d{root}/d{t.child_name}*d{t.child_name}/d{name}" for t in terms))
     done = [t for t in terms if t.index < pos]
     pad = " " * len(d)
     if not done:

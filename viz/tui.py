@@ -194,6 +194,7 @@ class StepView(App):
         self.message = ""
         self.editing = False
         self._row_of = {id(n): i for i, n in enumerate(self.order)}
+        self._cells: dict[tuple[str, str], tuple] = {}
 
     # layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -262,8 +263,11 @@ class StepView(App):
                 value.stylize("reverse")
             if (isinstance(event, BackwardStep) and event.parent is n) or (isinstance(event, SeedStep) and event.node is n):
                 grad.stylize("reverse")
-            table.update_cell(key, "value", value, update_width=True)
-            table.update_cell(key, "grad", grad, update_width=True)
+            for column, cell in (("value", value), ("grad", grad)):
+                shown = (cell.plain, str(cell.style), tuple(map(str, cell.spans)))
+                if self._cells.get((key, column)) != shown:        # redraw only what changed
+                    self._cells[(key, column)] = shown
+                    table.update_cell(key, column, cell, update_width=True)
 
         if event is None:
             step = Text("Nothing computed yet: the inputs are in the table. Enter (or Space, →) takes the first "
