@@ -131,12 +131,13 @@ def test_frames_written(tmp_path):
 # --- a real terminal ------------------------------------------------------------------------
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-def test_interactive_in_tmux():
+def test_line_prompt_in_tmux():
+    """--line keeps the line prompt on a terminal (the full-screen view is tested in test_tui.py)."""
     server = ["tmux", "-L", f"tgcv-test-{uuid.uuid4().hex[:8]}"]   # a private server, killed at the end
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     env.setdefault("TERM", "xterm-256color")
     cmd = (f"{shlex.quote(sys.executable)} -m tinygrad_cv step --expr '(x + y) * z' --set x=-2 --set y=5 "
-           f"--set z=-4; echo EXIT=$?; sleep 30")
+           f"--set z=-4 --line; echo EXIT=$?; sleep 30")
 
     def screen(colors=False):
         args = ["capture-pane", "-p", "-J", "-t", "s", "-S", "-200"] + (["-e"] if colors else [])

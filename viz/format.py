@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinygrad_cv.graph import Op
-from tinygrad_cv.step import BackwardStep, Event, ForwardStep, SeedStep
+from tinygrad_cv.step import BackwardStep, Event, ForwardStep, SeedStep, Stepper
 
 Style = Callable[[str, str], str]
 FULL_ARRAY = 16      # arrays with at most this many numbers are printed in full
@@ -92,18 +92,27 @@ def describe(event: Event, style: Style = plain) -> str:
     return _describe_backward(event, style)
 
 
+def forward_formula(e: ForwardStep, s: Style = plain) -> str | None:
+    """A scalar forward step's arithmetic, ``q = x + y = -2 + 5 = 3`` (None for tensors)."""
+    if not (all(isinstance(v, float) for v in e.inputs) and isinstance(e.result, float)):
+        return None
+    expr = op_expression(e.op, [s(n, "name") for n in e.input_names])
+    if len(e.inputs) == 2 and e.op.symbol:
+        shown = [s(number(e.inputs[0]), "value"), _operand(e.inputs[1], s)]
+    elif len(e.inputs) == 1 and (e.op.symbol == "-" or e.op.name == "pow"):
+        shown = [_operand(e.inputs[0], s)]
+    else:
+        shown = [s(number(v), "value") for v in e.inputs]
+    values = op_expression(e.op, shown)
+    return f"{s(e.name, 'name')} = {expr} = {values} = {s(number(e.result), 'value')}"
+
+
 def _describe_forward(e: ForwardStep, s: Style) -> str:
     head = s(f"forward {e.number}/{e.total}", "head")
+    formula = forward_formula(e, s)
+    if formula is not None:
+        return f"{head}  {formula}"
     expr = op_expression(e.op, [s(n, "name") for n in e.input_names])
-    if all(isinstance(v, float) for v in e.inputs) and isinstance(e.result, float):
-        if len(e.inputs) == 2 and e.op.symbol:
-            shown = [s(number(e.inputs[0]), "value"), _operand(e.inputs[1], s)]
-        elif len(e.inputs) == 1 and (e.op.symbol == "-" or e.op.name == "pow"):
-            shown = [_operand(e.inputs[0], s)]
-        else:
-            shown = [s(number(v), "value") for v in e.inputs]
-        values = op_expression(e.op, shown)
-        return f"{head}  {s(e.name, 'name')} = {expr} = {values} = {s(number(e.result), 'value')}"
     shapes = op_expression(e.op, [str(np.shape(v)) for v in e.inputs])
     lines = [f"{head}  {s(e.name, 'name')} = {expr}    {s(shapes, 'dim')} -> {s(str(np.shape(e.result)), 'dim')}"]
     for n, v in zip(e.input_names, e.inputs):
@@ -135,3 +144,114 @@ def _describe_backward(e: BackwardStep, s: Style) -> str:
         more += f"  (summed over the broadcast axes back to {np.shape(e.accumulated)})"
     lines.append(f"    {s(p, 'name')}.grad so far: {s(summarize(e.accumulated), 'grad')}{more}")
     return "\n".join(lines)
+
+
+# -- one node's story: what the full-screen stepper (viz.tui) and others show per node ---------
+
+def node_role(stepper: Stepper, node) -> str:
+    """What a node is: "input", "constant", or its op on its inputs ("x + y", "sigmoid(t)")."""
+    if node.is_leaf:
+        return "input" if node.requires_grad else "constant"
+    return op_expression(node.op, [stepper.name(p) for p in node.parents])
+
+
+def short(x: Any, width: int = 12) -> str:
+    """A value for a table cell: a number, a small array when it fits, else its shape and norm."""
+    text = summarize(x)
+    if len(text) <= width or isinstance(x, (int, float)):
+        return text
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiub":
+        return str(a.shape)
+    return f"{a.shape} |{number(float(np.linalg.norm(a.astype(np.float64, copy=False))))}|"
+
+
+def gradient_terms(stepper: Stepper, node) -> list[BackwardStep]:
+    """The backward steps that add into ``node``'s gradient: one per use of the node, in the engine's order."""
+    return [e for e in stepper.events if isinstance(e, BackwardStep) and e.parent is node]
+
+
+_TIMES = {2: "twice", 3: "three times"}
+
+
+def _product(up: Any, local: Any, s: Style) -> str:
+    return f"{_operand(up, s) if up < 0 else s(number(up), 'grad')} * {_operand(local, s)}"
+
+
+def running_sum(event: BackwardStep, stepper: Stepper, s: Style = plain) -> str | None:
+    """For a node used more than once: its gradient so far as the sum over its children,
+    ``sum over x's children: 2 (via r) + 3 (via q) = 5, 1 more to come``; None for a node used once."""
+    terms = gradient_terms(stepper, event.parent)
+    if len(terms) < 2:
+        return None
+    taken = [t for t in terms if t.index <= event.index]
+    parts = [f"{s(summarize(t.downstream), 'grad')} (via {t.child_name})" for t in taken]
+    rest = len(terms) - len(taken)
+    more = f", {rest} more to come" if rest else ", all its children done"
+    total = s(summarize(event.accumulated), "grad")
+    return f"    sum over {event.parent_name}'s children: {' + '.join(parts)} = {total}{more}"
+
+
+def chain_rule(stepper: Stepper, node, position: int | None = None, s: Style = plain) -> list[str]:
+    """One node's whole story at ``position``: its value (how it was computed) and its gradient
+    written as the chain rule's sum over its children, ``df/dx = df/dq * dq/dx + ...``, with the
+    terms not yet taken shown as ``?``."""
+    state = stepper.state(position)
+    pos, name, root = state.position, stepper.name(node), stepper.name(stepper.root)
+    lines = []
+    role = node_role(stepper, node)
+    if node.is_leaf:
+        lines.append(f"{s(name, 'name')}  {role}  value {s(summarize(node.data), 'value')}")
+    else:
+        fwd = next(e for e in stepper.events if isinstance(e, ForwardStep) and e.node is node)
+        if fwd.index < pos:
+            lines.append(forward_formula(fwd, s) or
+                         f"{s(name, 'name')} = {role}  value {s(summarize(fwd.result), 'value')}")
+        else:
+            lines.append(f"{s(name, 'name')} = {role}  {s('(value not computed yet)', 'dim')}")
+    if not node.requires_grad:
+        lines.append(s("a constant: it takes no gradient", "dim"))
+        return lines
+    d = f"d{root}/d{name}"
+    if node is stepper.root:
+        seed = next(e for e in stepper.events if isinstance(e, SeedStep))
+        known = seed.index < pos
+        lines.append(f"{d} = {s(summarize(seed.grad), 'grad') if known else '?'}  (backward starts here)")
+        return lines
+    terms = gradient_terms(stepper, node)
+    if not terms:
+        lines.append(s("no gradient flows back to it", "dim"))
+        return lines
+    uses = {}
+    for t in terms:
+        uses[t.child_name] = uses.get(t.child_name, 0) + 1
+    by = ", ".join(c if k == 1 else f"{c} {_TIMES.get(k, f'{k} times')}" for c, k in uses.items())
+    if len(terms) > 1:
+        lines.append(f"used {len(terms)} times ({by}): gradients add")
+    else:
+        lines.append(f"used once, by {by}: {s(local_rule(terms[0].op, terms[0].slot), 'rule')}")
+    lines.append(f"{d} = " + " + ".join(f"d{root}/d{t.child_name}*d{t.child_name}/d{name}" for t in terms))
+    done = [t for t in terms if t.index < pos]
+    pad = " " * len(d)
+    if not done:
+        total = ""
+    elif len(done) == len(terms):
+        total = f" = {s(summarize(state.grads[id(node)]), 'grad')}"
+    else:
+        total = f" = {s(summarize(state.grads[id(node)]), 'grad')} so far ({len(done)} of {len(terms)} terms)"
+    if all(t.local is not None for t in terms):
+        lines.append(f"{pad} = " + " + ".join(_product(t.upstream, t.local, s) if t.index < pos else "?"
+                                              for t in terms))
+        if len(terms) > 1:
+            lines.append(f"{pad} = " + " + ".join(s(number(t.downstream), "grad") if t.index < pos else "?"
+                                                  for t in terms) + total)
+        else:
+            lines[-1] += total
+    else:
+        for t in terms if len(terms) > 1 else ():
+            got = s(summarize(t.downstream), "grad") if t.index < pos else "?"
+            lines.append(f"  via {t.child_name}: {got}")
+        lines.append(f"{pad}{total or ' = ?'}")
+    if not done:
+        lines[-1] += "  " + s("(not reached yet)", "dim")
+    return lines

@@ -1,6 +1,7 @@
 """``tgcv step``: step through the forward and backward pass of an expression, one node at a time."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +9,18 @@ import click
 
 from . import fail
 
+
+def full_screen_possible() -> bool:
+    """The full-screen view needs a real terminal on both ends (and a terminal that can draw)."""
+    try:
+        ttys = sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+    if not ttys or os.environ.get("TERM", "") in ("", "dumb"):
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("textual") is not None    # the view's library (not imported yet)
 
 
 def key_hint(stepper) -> str:
@@ -23,15 +36,23 @@ def key_hint(stepper) -> str:
 @click.option("--interactive/--no-interactive", default=None,
               help="Wait for a key between steps, or print the whole transcript. "
                    "Interactive unless --frames is given.")
+@click.option("--line", "line_mode", is_flag=True,
+              help="On a terminal, use the line prompt instead of the full-screen view.")
 @click.option("--frames", "frames_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write one SVG per step and an index.html player to this folder.")
-def command(source: str, assignments: tuple[str, ...], interactive: bool | None,
+def command(source: str, assignments: tuple[str, ...], interactive: bool | None, line_mode: bool,
             frames_dir: Path | None) -> None:
     """Step through backprop: values forward, then upstream x local = downstream, edge by edge.
 
     \b
     tgcv step --expr "(x + y) * z" --set x=-2 --set y=5 --set z=-4
-    keys: Enter next, b back, "set x=3" change an input and replay, q quit
+
+    On a terminal this opens a full-screen view: the graph, a table of every node's
+    value and gradient, the step's arithmetic and a node inspector. Keys: Enter,
+    Space or Right next; Left or b back; Home/End; up/down (or a click) select a
+    node; e or "set x=3" change an input and replay; q quit. When stdin or stdout
+    is not a terminal, or with --line, it is a line prompt (Enter next, b back,
+    "set x=3", q quit); --no-interactive prints the whole transcript.
     """
     from tinygrad_cv.expr import ExprError, parse, parse_assignment, parse_assignments
     from tinygrad_cv.step import Stepper
@@ -63,6 +84,12 @@ def command(source: str, assignments: tuple[str, ...], interactive: bool | None,
         out(f"wrote {len(stepper.events) + 1} frames and {index}")
         if interactive is None:          # the frames were the job: no prompt unless asked for
             return
+
+    if interactive is not False and not line_mode and full_screen_possible():
+        from viz import tui
+
+        tui.run(stepper, title=f"{expr.root.label} = {expr.source}")
+        return
 
     out(f"{expr.root.label} = {expr.source}")
     out(format_inputs(stepper, color))
