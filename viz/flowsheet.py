@@ -24,9 +24,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .flow import EXPLODING, STATUS_COLORS, VANISHING, _sci, _shape_text, layer_stats
+from .flow import EXPLODING, STATUS_COLORS, VANISHING, _shape_text, layer_stats, status_of
 
-__all__ = ["Sheet", "sheet", "FlowRecorder", "UPDATE_RULE"]
+__all__ = ["Sheet", "sheet", "FlowRecorder", "flow_summary", "UPDATE_RULE"]
 
 UPDATE_RULE = 1e-3      # CS231n: an update should be about 1e-3 of the weight it changes
 
@@ -208,11 +208,11 @@ class FlowRecorder:
         rho, upd = self.arrays()
         n_layers = len(self.layers)
         row = max(6, min(ROW_PX, (max_px // 2 - 120) // max(n_layers, 1)))
-        height_px = min(max_px, 2 * (n_layers * row + 110) + 60)
+        height_px = min(max_px, 2 * (max(n_layers * row, 180) + 110) + 60)
         width_px = 1200
         fig = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
         top, bottom = fig.subplots(2, 1)
-        fig.subplots_adjust(left=0.17, right=0.88, top=1 - 50 / height_px, bottom=50 / height_px, hspace=0.35)
+        fig.subplots_adjust(left=0.17, right=0.88, top=1 - 50 / height_px, bottom=50 / height_px, hspace=0.55)
         lo, hi = math.log10(_limits(rho[np.isfinite(rho)].tolist())[0]), math.log10(_limits(rho.ravel().tolist())[1])
         v, e = math.log10(VANISHING), math.log10(EXPLODING)
         pos = lambda t: (t - lo) / (hi - lo)  # noqa: E731
@@ -223,9 +223,10 @@ class FlowRecorder:
         shown = np.log10(np.clip(np.nan_to_num(rho, nan=10 ** hi, posinf=10 ** hi), 10 ** lo, 10 ** hi))
         im = top.imshow(shown, aspect="auto", cmap=band, vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
         bar = fig.colorbar(im, ax=top, fraction=0.04, pad=0.02)
-        bar.set_ticks([lo, v, e, hi], labels=[f"{10 ** lo:g}", f"{VANISHING:g}", f"{EXPLODING:g}", f"{10 ** hi:g}"])
+        bar.set_ticks([v, e], labels=[f"{VANISHING:g}", f"{EXPLODING:g}"])
+        bar.ax.tick_params(labelsize=8)
         for y, text in ((pos(v) / 2, "vanishing"), ((pos(v) + pos(e)) / 2, "healthy"), ((pos(e) + 1) / 2, "exploding")):
-            bar.ax.text(3.6, y, text, transform=bar.ax.transAxes, rotation=90, va="center", fontsize=8)
+            bar.ax.text(-0.6, y, text, transform=bar.ax.transAxes, rotation=90, va="center", ha="right", fontsize=7.5)
         top.set_title("ρ = ‖∂L/∂W‖ / ‖W‖ per layer (colour: verdict band)", fontsize=10)
         u = np.log10(np.clip(upd, 1e-12, None))
         finite = u[np.isfinite(u)]
@@ -234,6 +235,7 @@ class FlowRecorder:
         im2 = bottom.imshow(u, aspect="auto", cmap="RdBu_r", norm=TwoSlopeNorm(r, r - span, r + span), extent=extent,
                             interpolation="nearest")
         bar2 = fig.colorbar(im2, ax=bottom, fraction=0.04, pad=0.02)
+        bar2.ax.tick_params(labelsize=8)
         ticks = sorted({r - span, r - 1, r, r + 1, r + span} & set(np.arange(math.floor(r - span), r + span + 1e-9)))
         bar2.set_ticks(ticks or [r], labels=[f"{10 ** t:g}" for t in (ticks or [r])])
         share = float(np.mean(np.abs(finite - r) <= 1)) if finite.size else float("nan")
@@ -250,3 +252,20 @@ class FlowRecorder:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=DPI)
         return Sheet(path, (width_px, height_px), (10 ** lo, 10 ** hi), [("rho", n_layers), ("update", n_layers)])
+
+
+def flow_summary(recorder: FlowRecorder) -> list[str]:
+    """What a recording says, in lines: verdicts at the first and last recorded step, and per layer
+    the median update/weight ratio against the ~1e-3 rule."""
+    rho, upd = recorder.arrays()
+    statuses = [[status_of(float(v)) for v in rho[:, j]] for j in (0, -1)]
+    count = lambda s: ", ".join(f"{s.count(k)} {k}" for k in STATUS_COLORS if s.count(k))  # noqa: E731
+    lines = [f"gradient flow: {len(recorder.steps)} records over {recorder.step} steps (every {recorder.every}); "
+             f"step {recorder.steps[0]}: {count(statuses[0])}; step {recorder.steps[-1]}: {count(statuses[1])}"]
+    for name, row in zip(recorder.layers, upd):
+        finite = row[np.isfinite(row)]
+        if finite.size:
+            med = float(np.median(finite))
+            word = "about right" if 1e-4 <= med <= 1e-2 else ("too small" if med < 1e-4 else "too large")
+            lines.append(f"  {name:<24} median update/weight {med:.1e} ({word} against ~{UPDATE_RULE:g})")
+    return lines
