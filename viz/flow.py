@@ -242,8 +242,8 @@ def grad_flow(model_or_graph: Any, *, before: Mapping[str, Any] | None = None, l
     the gradient travels; with ``outputs`` they are labelled with mean |dL/d output|
     and drawn thinner where it is smaller. Arguments as :func:`layer_stats` (or the
     ``rows`` it returned). ``rankdir``: "LR" (a row), "TB" (a column) or "auto": a row
-    up to 4 layers, a column beyond, so that the picture stays narrow. Past a dozen
-    layers use :func:`sheet`, which fits any depth on one page.
+    up to 4 layers, a column beyond, so that the picture stays narrow. Past 7
+    layers use :func:`viz.flowsheet.sheet`, which fits deep nets on one page.
     """
     if rows is None:
         rows = layer_stats(model_or_graph, before=before, lr=lr, outputs=outputs, names=names, collapse=collapse)

@@ -44,6 +44,7 @@ class Sheet:
     size_px: tuple[int, int]                       # (width, height)
     xlim: tuple[float, float]                      # the rho axis every panel shares
     panels: list[tuple[str, int]] = field(default_factory=list)    # (title, number of lines)
+    panel_xlims: list[tuple[float, float]] = field(default_factory=list)   # as drawn, read back from each axis
 
 
 def _figure() -> Any:
@@ -65,6 +66,7 @@ def sheet(flows: Sequence[tuple[str, list[dict[str, Any]]]], path: str | Path, *
           max_px: int = 1600) -> Sheet:
     """Draw one or more flows (title, rows of :func:`viz.flow.layer_stats`) side by side as a table sheet.
 
+    A collapsed block's type reads "Bottleneck ×8": the class and how many layers it pools.
     Each flow is one panel, or several columns of one when its lines would not fit
     ``max_px`` high. Every panel shares one rho axis, so equal bars mean equal ratios.
     Writes .png/.svg/.pdf by the suffix; returns a :class:`Sheet`.
@@ -87,18 +89,20 @@ def sheet(flows: Sequence[tuple[str, list[dict[str, Any]]]], path: str | Path, *
     if title:
         fig.text(0.5, 1 - 14 / height_px, title, ha="center", va="top", fontsize=11, weight="bold")
     top, bottom = 1 - HEAD_PX / height_px, FOOT_PX / height_px
+    drawn = []
     for i, (name, rows, first) in enumerate(panels):
         left = (i * PANEL_PX + 470) / width_px
         ax = fig.add_axes((left, bottom + (1 - (HEAD_PX + FOOT_PX) / height_px) * (1 - len(rows) / max(lines, 4)),
                            250 / width_px, (top - bottom) * len(rows) / max(lines, 4)))
         _panel(ax, name, rows, xlim, i == 0)
+        drawn.append(tuple(float(v) for v in ax.get_xlim()))
     fig.text(0.5, 8 / height_px, f"ρ = ‖∂L/∂W‖ / ‖W‖ (log scale, the same in every panel), the size of one SGD step "
              f"at lr = 1 relative to the weight:  vanishing < {VANISHING:g} ≤ healthy ≤ {EXPLODING:g} < exploding.  "
              f"Input side at the top.", ha="center", va="bottom", fontsize=8, color="#333333")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
-    return Sheet(path, (width_px, height_px), xlim, [(n, len(r)) for n, r, _ in panels])
+    return Sheet(path, (width_px, height_px), xlim, [(n, len(r)) for n, r, _ in panels], drawn)
 
 
 def _panel(ax: Any, name: str, rows: list[dict[str, Any]], xlim: tuple[float, float], first: bool) -> None:
@@ -135,8 +139,9 @@ def _panel(ax: Any, name: str, rows: list[dict[str, Any]], xlim: tuple[float, fl
     for k, r in enumerate(rows):
         ink = STATUS_COLORS[r["status"]][1]
         label = r["name"] if len(r["name"]) <= 22 else "…" + r["name"][-21:]
-        kind = r["type"] if r["shape"] else f'{r["type"]} ({_shape_text(r)})'
-        cells = [label, kind if len(kind) <= 19 else kind[:18] + "…", _short(r["mean_grad"]), _short(r["max_grad"]),
+        kind = r["type"] if len(r["type"]) <= 13 else r["type"][:12] + "…"
+        kind += "" if r["shape"] else f' ×{r.get("layers", 1)}'
+        cells = [label, kind, _short(r["mean_grad"]), _short(r["max_grad"]),
                  _short(r["out_grad"]), r["status"]]
         for (x, ha, _), text in zip(columns, cells):
             ax.text(x, k, text, transform=ax.get_yaxis_transform(), ha=ha, va="center",

@@ -23,7 +23,7 @@ INITS = ("small", "xavier", "he")
 ACTS = ("tanh", "relu", "sigmoid")
 FORMATS = (".svg", ".png", ".pdf", ".dot", ".gv")
 SHEET_FORMATS = (".svg", ".png", ".pdf")
-DIAGRAM_MAX = 12                 # more lines than this: the compact sheet instead of the box diagram
+DIAGRAM_MAX = 7                  # more lines than this: the compact sheet (a column of 7 boxes is ~1500 px tall)
 # --compare names: each sets one knob of the mlp / cnn
 VARIANTS = {"plain": ("residual", False), "residual": ("residual", True), "bn": ("bn", True),
             "nobn": ("bn", False), **{a: ("act", a) for a in ACTS}, **{i: ("init", i) for i in INITS}}
@@ -163,7 +163,10 @@ def command(model: str, shape: tuple[int, ...] | None, synthetic: bool, checkpoi
             if as_sheet:
                 from viz.flowsheet import sheet
 
-                what = " vs ".join(variants) + f" — {flows[0][0]}" if compare else flows[0][0]
+                what = flows[0][0]
+                if compare:       # "plain CNN, ..." -> "plain vs residual CNN, ..."
+                    pair = " vs ".join(variants)
+                    what = what.replace(variants[0], pair, 1) if variants[0] in what.split(";")[0] else f"{pair}: {what}"
                 drawn = sheet([(v or model, rows) for (_, rows, _), v in zip(flows, variants)], output,
                               title=f"Gradient flow: {what}")
                 path = drawn.path
