@@ -18,6 +18,7 @@ layers: two columns); ``collapse`` in :func:`viz.flow.layer_stats` folds blocks 
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,7 +34,7 @@ UPDATE_RULE = 1e-3      # CS231n: an update should be about 1e-3 of the weight i
 DPI = 100
 ROW_PX = 17             # one layer's line: 8.5 pt text at 100 dpi
 PANEL_PX = 800          # one column of the table
-HEAD_PX, FOOT_PX = 96, 56
+HEAD_PX, FOOT_PX = 96, 66
 
 
 @dataclass
@@ -87,7 +88,8 @@ def sheet(flows: Sequence[tuple[str, list[dict[str, Any]]]], path: str | Path, *
     xlim = _limits([r["ratio"] for _, rows in flows for r in rows])
     fig = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
     if title:
-        fig.text(0.5, 1 - 14 / height_px, title, ha="center", va="top", fontsize=11, weight="bold")
+        fig.text(0.5, 1 - 10 / height_px, textwrap.fill(title, width_px // 9), ha="center", va="top", fontsize=10.5,
+                 weight="bold", linespacing=1.25)
     top, bottom = 1 - HEAD_PX / height_px, FOOT_PX / height_px
     drawn = []
     for i, (name, rows, first) in enumerate(panels):
@@ -96,9 +98,10 @@ def sheet(flows: Sequence[tuple[str, list[dict[str, Any]]]], path: str | Path, *
                            250 / width_px, (top - bottom) * len(rows) / max(lines, 4)))
         _panel(ax, name, rows, xlim, i == 0)
         drawn.append(tuple(float(v) for v in ax.get_xlim()))
-    fig.text(0.5, 8 / height_px, f"ρ = ‖∂L/∂W‖ / ‖W‖ (log scale, the same in every panel), the size of one SGD step "
-             f"at lr = 1 relative to the weight:  vanishing < {VANISHING:g} ≤ healthy ≤ {EXPLODING:g} < exploding.  "
-             f"Input side at the top.", ha="center", va="bottom", fontsize=8, color="#333333")
+    foot = (f"ρ = ‖∂L/∂W‖ / ‖W‖ (log scale, the same in every panel), the size of one SGD step at lr = 1 relative "
+            f"to the weight:  vanishing < {VANISHING:g} ≤ healthy ≤ {EXPLODING:g} < exploding.  Input side at the top.")
+    fig.text(0.5, 6 / height_px, textwrap.fill(foot, width_px // 6), ha="center", va="bottom", fontsize=8,
+             color="#333333")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)

@@ -65,7 +65,8 @@ def command(model: str, epochs: int | None, batch_size: int | None, lr: float | 
     try:
         config = TrainConfig(**kwargs)
         with _sigterm_as_interrupt():
-            result = fit(config, progress=not quiet, log=click.echo, callbacks=[recorder] if recorder else [])
+            hooks = {"callbacks": [recorder]} if recorder is not None else {}
+            result = fit(config, progress=not quiet, log=click.echo, **hooks)
     except (DataError, FileNotFoundError) as e:
         fail(f"cannot read the digits: {e}")
     except (ValueError, RuntimeError, ImportError, OSError) as e:
