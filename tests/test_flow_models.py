@@ -245,6 +245,7 @@ def test_cli_train_flow(tmp_path):
     (["flow", "alexnet", "--input", "3x8x8", "--batch", "1"], "--input"),
     (["flow", "cnn", "--compare", "plain,residual", "-o", "x.dot"], ".dot"),
     (["flow", "nosuchnet"], "nosuchnet"),
+    (["flow", "resnet50", "--input", "3x100000x100000"], "at most"),
 ])
 def test_cli_flow_errors_one_line(args, words, tmp_path):
     out = tgcv(*args, cwd=tmp_path)

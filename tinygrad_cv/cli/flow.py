@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+import numpy as np
+
 from . import fail
 from .options import SHAPE, NamedChoice, backend_option
 
@@ -23,6 +25,7 @@ INITS = ("small", "xavier", "he")
 ACTS = ("tanh", "relu", "sigmoid")
 FORMATS = (".svg", ".png", ".pdf", ".dot", ".gv")
 SHEET_FORMATS = (".svg", ".png", ".pdf")
+MAX_VALUES = 3 * 1024 * 1024 * 8   # one batch's input, e.g. 8 images of 3x1024x1024
 DIAGRAM_MAX = 7                  # more lines than this: the compact sheet (a column of 7 boxes is ~1500 px tall)
 # --compare names: each sets one knob of the mlp / cnn
 VARIANTS = {"plain": ("residual", False), "residual": ("residual", True), "bn": ("bn", True),
@@ -215,6 +218,11 @@ def _measure(model: str, knobs: dict[str, Any], shape: tuple[int, ...] | None, s
             fail(f"cannot load {checkpoint}: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}", 1)
     shape = shape or default_shape
     n = batch or {"mlp": 256, "cnn": 32}.get(model, 8)
+    values = n * int(np.prod(shape))
+    if values > MAX_VALUES:
+        raise click.BadParameter(f"a batch of {n} at {'x'.join(map(str, shape))} is {values:,} values; one pass "
+                                 f"keeps every layer's output for backward, so at most {MAX_VALUES:,} "
+                                 f"(fewer with --batch or a smaller --input)", param_hint="'--input'")
     try:
         x, y = input_batch(shape, n, synthetic=synthetic, seed=seed)
     except ValueError as e:
@@ -222,6 +230,9 @@ def _measure(model: str, knobs: dict[str, Any], shape: tuple[int, ...] | None, s
     net.train(not eval_mode)
     try:
         rows, loss = measure(net, x, y, collapse=collapse or None, lr=lr)
+    except MemoryError:
+        fail(f"out of memory for {model} on a batch of {n} at {'x'.join(map(str, shape))}: "
+             f"use a smaller --batch or --input", 1)
     except (ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise click.BadParameter(f"{model} does not take {'x'.join(map(str, shape))} inputs: {first}",
