@@ -18,8 +18,10 @@ import numpy as np
 
 import tinygrad_cv as tg
 import viz
-from lessons._lesson import check, heading, plots_wanted, run, save_figure, save_graph, say, start, table
+from lessons._lesson import check, heading, plots_wanted, pyplot, run, save_figure, save_graph, say, start, table
 from tinygrad_cv import nn
+from tinygrad_cv.models.deep import deep_mlp
+from viz.flow import input_batch, measure
 
 DEPTH, WIDTH = 10, 500
 # The course's printed runs (10 layers of 500 units, 1000 unit-Gaussian inputs): std per hidden layer.
@@ -131,6 +133,29 @@ def main(argv: list[str] | None = None) -> None:
           at_most=3.0, note="every layer learns at a similar pace")
     for name in ("small", "he_relu"):
         save_graph(opts, viz.grad_flow(models[name]), f"10_grad_flow_{name}")
+
+    heading("The same on digits, with a real loss (tgcv flow mlp --compare small,xavier)")
+    say("""A 6-layer tanh MLP (784 -> 100 x 6 -> 10) on one batch of 128 shipped digits with cross-entropy, the
+        net `tgcv flow mlp` draws. viz.flow calls a layer vanishing when rho = ||dL/dW|| / ||W||, the size
+        of an SGD step at lr 1 relative to the weight, is below 1e-4, exploding above 10.""")
+    xd, yd = input_batch((784,), 128)
+    flows = {}
+    for init in ("small", "xavier"):
+        tg.manual_seed(0)
+        flows[init] = measure(deep_mlp(6, 100, "tanh", init), xd, yd)[0]
+    table(["layer", "rho, 0.01 init", "verdict", "rho, Xavier", "verdict"],
+          [[a["name"], a["ratio"], a["status"], b["ratio"], b["status"]]
+           for a, b in zip(flows["small"], flows["xavier"])], ".2e")
+    check("0.01 init: layers vanishing, of 7", sum(r["status"] == "vanishing" for r in flows["small"]), 7)
+    check("Xavier: layers healthy, of 7", sum(r["status"] == "healthy" for r in flows["xavier"]), 7)
+    check("Xavier / 0.01 init: first layer's rho", flows["xavier"][0]["ratio"] / flows["small"][0]["ratio"],
+          at_least=1e4)
+    if opts.out is not None and pyplot() is not None:
+        from viz.flowsheet import sheet
+
+        made = sheet([("tanh, 0.01 init", flows["small"]), ("tanh, Xavier init", flows["xavier"])],
+                     opts.out / "10_flow_init.png", title="6-layer tanh MLP on digits, at step 1")
+        print(f"  figure: {made.path}")
 
     plt = plots_wanted(opts)
     if plt is not None:

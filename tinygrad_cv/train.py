@@ -191,11 +191,14 @@ class WeightAverage:
 
 def train_epoch(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], optimizer: optim.Optimizer,
                 scheduler: Any = None, progress: Any = None, step_losses: list[float] | None = None,
-                average: WeightAverage | None = None) -> float:
+                average: WeightAverage | None = None, callbacks: Iterable[Any] = ()) -> float:
     """One pass over ``loader`` with cross-entropy; returns the mean training loss.
 
     ``progress``: an object with ``update(n)`` and ``set_postfix_str(s)`` (a tqdm bar), or None;
-    ``average``: a WeightAverage to update after every step.
+    ``average``: a WeightAverage to update after every step; ``callbacks``: objects whose
+    ``after_backward(model, optimizer)`` runs once the gradients are in and whose
+    ``after_step(model, optimizer)`` runs once the optimizer has moved the weights
+    (either may be missing), e.g. ``viz.flowsheet.FlowRecorder``.
     """
     model.train()
     total, count = 0.0, 0
@@ -203,7 +206,9 @@ def train_epoch(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], optim
         loss = F.cross_entropy(model(xb), yb)
         optimizer.zero_grad()
         loss.backward()
+        _call(callbacks, "after_backward", model, optimizer)
         optimizer.step()
+        _call(callbacks, "after_step", model, optimizer)
         if scheduler is not None:
             scheduler.step()
         if average is not None:
@@ -223,6 +228,13 @@ def train_epoch(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], optim
     return total / max(count, 1)
 
 
+def _call(callbacks: Iterable[Any], name: str, *args: Any) -> None:
+    for cb in callbacks:
+        hook = getattr(cb, name, None)
+        if hook is not None:
+            hook(*args)
+
+
 def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> float:
     """Accuracy in [0, 1] of ``model`` (switched to eval mode, then back) on arrays of images/labels."""
     was_training = model.training
@@ -238,10 +250,12 @@ def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_siz
     return correct / max(len(labels), 1)
 
 
-def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
+def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] | None = None,
+        callbacks: Iterable[Any] = ()) -> TrainResult:
     """Train ``config.model`` per the recipe; ``log`` gets one line per epoch (default: print).
 
-    progress=True draws a tqdm bar per epoch on stderr.
+    progress=True draws a tqdm bar per epoch on stderr. ``callbacks`` are called around
+    every optimizer step (see :func:`train_epoch`).
 
     Ctrl-C (KeyboardInterrupt) stops training cleanly: the bar is closed, the model is
     put back to the weights of the last finished epoch (the ones its accuracy was
@@ -269,7 +283,8 @@ def fit(config: TrainConfig, progress: bool = True, log: Callable[[str], None] |
     result = TrainResult(model, config=config)
     finished: list[tuple[EpochStats, dict[str, np.ndarray]]] = []     # the last finished epoch, its weights
     try:
-        _epochs(config, model, loader, opt, sched, average, test_x, test_y, result, progress, log, finished)
+        _epochs(config, model, loader, opt, sched, average, test_x, test_y, result, progress, log, finished,
+                list(callbacks))
     except KeyboardInterrupt:
         result.interrupted = True
         if finished:
@@ -300,7 +315,7 @@ def _progress_bar(total: int, desc: str) -> Any:
 def _epochs(config: TrainConfig, model: nn.Module, loader: Any, opt: optim.Optimizer, sched: Any,
             average: WeightAverage | None, test_x: np.ndarray, test_y: np.ndarray, result: TrainResult,
             progress: bool, log: Callable[[str], None],
-            finished: list[tuple[EpochStats, dict[str, np.ndarray]]]) -> None:
+            finished: list[tuple[EpochStats, dict[str, np.ndarray]]], callbacks: Iterable[Any] = ()) -> None:
     """The epochs of ``fit``; after each, the evaluated weights are kept in ``finished`` (for Ctrl-C)."""
     from .backends.compiling import CompileWatch
 
@@ -310,7 +325,7 @@ def _epochs(config: TrainConfig, model: nn.Module, loader: Any, opt: optim.Optim
         bar = watch.wrap(bar)               # the ETA starts after the compile
         start = time.perf_counter()
         try:
-            loss = train_epoch(model, loader, opt, sched, bar, result.step_losses, average)
+            loss = train_epoch(model, loader, opt, sched, bar, result.step_losses, average, callbacks)
         finally:
             if bar is not None:
                 bar.close()

@@ -64,18 +64,31 @@ def _arr(x: Any) -> np.ndarray:
 
 
 def _grad(p: Any) -> np.ndarray | None:
+    """``p.grad`` as a float64 array, whether the engine keeps it as an array or as a Tensor."""
     g = getattr(p, "grad", None)
-    return None if g is None else np.asarray(g, dtype=np.float64)
+    return None if g is None else np.asarray(getattr(g, "data", g), dtype=np.float64)
 
 
-def _layers_of_model(model: Module) -> list[tuple[str, str, list[tuple[str, Any]]]]:
-    out = []
+def _layers_of_model(model: Module, collapse: bool | int | None = None) -> list[tuple[str, str, list[tuple[str, Any]]]]:
+    out: list[tuple[str, str, list[tuple[str, Any]]]] = []
+    depth = 1 if collapse is True else int(collapse or 0)
+    kinds = {n: type(m).__name__ for n, m in model.named_modules()} if depth else {}
     for name, m in model.named_modules():
         own = [(k, p) for k, p in m._parameters.items() if p is not None]
-        if own:
-            out.append((name or type(m).__name__, type(m).__name__,
-                        [(f"{name}.{k}" if name else k, p) for k, p in own]))
+        if not own:
+            continue
+        params = [(f"{name}.{k}" if name else k, p) for k, p in own]
+        key = ".".join(name.split(".")[:depth]) if depth and name else name
+        if depth and out and out[-1][0] == key and key != name:
+            out[-1][2].extend(params)                     # one more layer inside the same block
+        else:
+            out.append((key or type(m).__name__, kinds.get(key, type(m).__name__), params))
     return out
+
+
+def layer_names(model: Module, collapse: bool | int | None = None) -> list[str]:
+    """The row names :func:`layer_stats` gives ``model`` (a block's dotted name when collapsed)."""
+    return [name for name, _, _ in _layers_of_model(model, collapse)]
 
 
 def _layers_of_graph(graph: Graph, names: Mapping[str, Any] | None) -> list[tuple[str, str, list[tuple[str, Any]]]]:
@@ -90,8 +103,13 @@ def _layers_of_graph(graph: Graph, names: Mapping[str, Any] | None) -> list[tupl
 
 def layer_stats(model_or_graph: Any, *, before: Mapping[str, Any] | None = None, lr: float | None = None,
                 outputs: Mapping[str, Any] | None = None,
-                names: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                names: Mapping[str, Any] | None = None,
+                collapse: bool | int | None = None) -> list[dict[str, Any]]:
     """One dict per layer, input side first, after a backward pass.
+
+    ``collapse``: an int d makes one row of every module d names deep (``2``: ResNet's
+    ``layer1.0`` block pools the weights of its convs and norms; ``True`` is 1); the
+    row's ``type`` is the block's class and ``layers`` how many layers it holds.
 
     A Graph (or a Tensor/Value, traced) gives one row per leaf that requires a gradient,
     named by ``names`` (e.g. ``dict(model.named_parameters())``), else its label, else leafN.
@@ -110,7 +128,7 @@ def layer_stats(model_or_graph: Any, *, before: Mapping[str, Any] | None = None,
     if isinstance(model_or_graph, Graph):
         layers = _layers_of_graph(model_or_graph, names)
     elif hasattr(model_or_graph, "named_modules"):
-        layers = _layers_of_model(model_or_graph)
+        layers = _layers_of_model(model_or_graph, collapse)
     else:
         raise TypeError(f"layer_stats takes a Module, a Graph or a traced Tensor/Value, "
                         f"got {type(model_or_graph).__name__}")
@@ -139,8 +157,10 @@ def layer_stats(model_or_graph: Any, *, before: Mapping[str, Any] | None = None,
             og = _grad(outputs[name])
             out_grad = None if og is None else float(np.mean(np.abs(og)))
         first = _arr(chosen[0][1])
+        owners = {k.rsplit(".", 1)[0] for k, _ in params}
         rows.append({
-            "name": name, "type": kind, "shape": tuple(first.shape), "params": int(sum(_arr(p).size for _, p in params)),
+            "name": name, "type": kind, "shape": tuple(first.shape) if len(owners) == 1 else (),
+            "layers": len(owners), "params": int(sum(_arr(p).size for _, p in params)),
             "mean_grad": float(np.mean(np.abs(g))), "max_grad": float(np.max(np.abs(g))),
             "grad_norm": g_norm, "weight_norm": w_norm, "ratio": rho, "update_ratio": update,
             "out_grad": out_grad, "status": status_of(rho),
@@ -160,7 +180,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     head += ["update/W"] * has_update + ["mean|dL/dout|"] * has_out + ["status"]
     body = []
     for r in rows:
-        line = [r["name"], r["type"], "x".join(map(str, r["shape"])), _sci(r["mean_grad"]), _sci(r["max_grad"]),
+        line = [r["name"], r["type"], _shape_text(r), _sci(r["mean_grad"]), _sci(r["max_grad"]),
                 _sci(r["ratio"])]
         line += [_sci(r["update_ratio"])] * has_update + [_sci(r["out_grad"])] * has_out + [r["status"]]
         body.append(line)
@@ -172,13 +192,18 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(b) for b in body] + [legend])
 
 
+def _shape_text(r: dict[str, Any]) -> str:
+    """A layer's weight shape ("64x3x7x7"), or for a collapsed block how many layers it pools."""
+    return "x".join(map(str, r["shape"])) if r["shape"] else f'{r.get("layers", 1)} layers'
+
+
 def _esc(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _box(r: dict[str, Any]) -> str:
     fill, ink = STATUS_COLORS[r["status"]]
-    lines = [f'<B>{_esc(r["name"])}</B>  <FONT POINT-SIZE="10">{_esc(r["type"])} {"x".join(map(str, r["shape"]))}</FONT>',
+    lines = [f'<B>{_esc(r["name"])}</B>  <FONT POINT-SIZE="10">{_esc(r["type"])} {_shape_text(r)}</FONT>',
              f"mean |∂L/∂W|  {_sci(r['mean_grad'])}",
              f"max |∂L/∂W|  {_sci(r['max_grad'])}",
              f"‖∂L/∂W‖ / ‖W‖  {_sci(r['ratio'])}"]
@@ -208,15 +233,22 @@ def _legend(title: str, labelled: bool) -> str:
 
 def grad_flow(model_or_graph: Any, *, before: Mapping[str, Any] | None = None, lr: float | None = None,
               outputs: Mapping[str, Any] | None = None, names: Mapping[str, Any] | None = None,
-              title: str | None = None, rankdir: str = "LR") -> graphviz.Digraph:
+              title: str | None = None, rankdir: str = "auto",
+              collapse: bool | int | None = None, rows: list[dict[str, Any]] | None = None) -> graphviz.Digraph:
     """The gradient-flow diagram: input -> one box per layer -> loss, coloured by status.
 
     Green healthy, blue vanishing, red exploding (thresholds in the legend and in
     this module's docstring). Arrows point from the loss back to the input, the way
     the gradient travels; with ``outputs`` they are labelled with mean |dL/d output|
-    and drawn thinner where it is smaller. Arguments as :func:`layer_stats`.
+    and drawn thinner where it is smaller. Arguments as :func:`layer_stats` (or the
+    ``rows`` it returned). ``rankdir``: "LR" (a row), "TB" (a column) or "auto": a row
+    up to 4 layers, a column beyond, so that the picture stays narrow. Past 7
+    layers use :func:`viz.flowsheet.sheet`, which fits deep nets on one page.
     """
-    rows = layer_stats(model_or_graph, before=before, lr=lr, outputs=outputs, names=names)
+    if rows is None:
+        rows = layer_stats(model_or_graph, before=before, lr=lr, outputs=outputs, names=names, collapse=collapse)
+    if rankdir == "auto":
+        rankdir = "LR" if len(rows) <= 4 else "TB"
     counts = {s: sum(r["status"] == s for r in rows) for s in STATUS_COLORS}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     dot = graphviz.Digraph("grad_flow")
@@ -251,7 +283,8 @@ def _edge(dot: graphviz.Digraph, a: str, b: str, grad: float | None) -> None:
 
 def grad_flow_plot(model_or_graph: Any, path: str | Path, *, before: Mapping[str, Any] | None = None,
                    lr: float | None = None, outputs: Mapping[str, Any] | None = None,
-                   names: Mapping[str, Any] | None = None, title: str | None = None) -> Path:
+                   names: Mapping[str, Any] | None = None, title: str | None = None,
+                   rows: list[dict[str, Any]] | None = None) -> Path:
     """Bars over depth on a log scale (needs matplotlib): mean and max |dL/dW| per layer, coloured by
     status, plus rho = ||dL/dW||/||W|| against the vanishing/exploding bands (and mean |dL/d out|)."""
     try:
@@ -260,7 +293,8 @@ def grad_flow_plot(model_or_graph: Any, path: str | Path, *, before: Mapping[str
         import matplotlib.pyplot as plt
     except ImportError:
         raise RuntimeError("grad_flow_plot needs matplotlib: pip install 'tinygrad_cv[plot]'") from None
-    rows = layer_stats(model_or_graph, before=before, lr=lr, outputs=outputs, names=names)
+    if rows is None:
+        rows = layer_stats(model_or_graph, before=before, lr=lr, outputs=outputs, names=names)
     x = np.arange(len(rows))
     labels = [r["name"] for r in rows]
     inks = [STATUS_COLORS[r["status"]][1] for r in rows]
@@ -301,3 +335,88 @@ def grad_flow_plot(model_or_graph: Any, path: str | Path, *, before: Mapping[str
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+# -- one measured batch ---------------------------------------------------------------------------
+def input_batch(shape: tuple[int, ...], n: int, *, synthetic: bool = False,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` inputs of one example's ``shape`` (C, H, W) or (features,) and their labels 0..9.
+
+    Shipped training digits, normalized with MNIST's mean and std: resized (bilinear) to
+    fit H x W keeping their aspect, centred and padded with the background, and repeated
+    over the C channels; a flat shape gets them flattened (784 features; others refused).
+    ``synthetic``: unit-Gaussian images and random labels drawn with ``seed`` instead.
+    """
+    from tinygrad_cv import data
+
+    shape = tuple(int(s) for s in shape)
+    if not shape or min(shape) < 1 or len(shape) not in (1, 3):
+        raise ValueError(f"an input shape is (C, H, W) or (features,), got {shape}")
+    rng = np.random.default_rng(seed)
+    if synthetic:
+        return rng.standard_normal((n, *shape)).astype(np.float32), rng.integers(0, 10, n).astype(np.int64)
+    images, labels = data.mnist("train")
+    n = min(n, len(images))
+    x = data.normalize(data.to_float(images[:n]))                     # (n, 1, 28, 28)
+    if len(shape) == 1:
+        if shape[0] != 28 * 28:
+            raise ValueError(f"digits flatten to 784 features, not {shape[0]}: use synthetic inputs")
+        return x.reshape(n, -1), labels[:n]
+    c, h, w = shape
+    side = min(h, w)
+    if side != 28:
+        x = _resize(x, side)
+    background = float(x.min())
+    out = np.full((n, 1, h, w), background, dtype=np.float32)
+    top, left = (h - side) // 2, (w - side) // 2
+    out[:, :, top:top + side, left:left + side] = x
+    return np.ascontiguousarray(np.repeat(out, c, axis=1)), labels[:n]
+
+
+def _resize(x: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of (N, C, H, W) to (N, C, size, size), pixel centres aligned."""
+    h, w = x.shape[-2:]
+    ys = np.clip((np.arange(size) + 0.5) * h / size - 0.5, 0, h - 1)
+    xs = np.clip((np.arange(size) + 0.5) * w / size - 0.5, 0, w - 1)
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
+    a, b = x[..., y0[:, None], x0[None, :]], x[..., y0[:, None], x1[None, :]]
+    c, d = x[..., y1[:, None], x0[None, :]], x[..., y1[:, None], x1[None, :]]
+    return ((a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy).astype(np.float32)
+
+
+def measure(model: Module, x: Any, y: Any = None, *, collapse: bool | int | None = None,
+            lr: float | None = None, probe_seed: int = 0) -> tuple[list[dict[str, Any]], float]:
+    """One forward and backward pass of ``model`` on ``x``; returns (layer_stats rows, loss).
+
+    Loss: cross-entropy against ``y`` (taken modulo the number of classes) when the model
+    ends in class scores (N, K); otherwise, as for the inception modules, the linear
+    read-out L = sum(out * r) / N with a fixed unit-Gaussian r. Every layer (and with
+    ``collapse`` every block) gets a forward hook for the pass, so each row also has the
+    mean |dL/d output| that reached it. Gradients are cleared first; the model's mode
+    (train/eval) is left as it is.
+    """
+    import tinygrad_cv as tg
+    import tinygrad_cv.nn.functional as F
+
+    names = set(layer_names(model, collapse))
+    chosen = [(n or type(m).__name__, m) for n, m in model.named_modules() if (n or type(m).__name__) in names]
+    store: dict[str, Any] = {}
+    handles = [m.register_forward_hook(lambda mod, inputs, out, key=name: store.__setitem__(key, out))
+               for name, m in chosen]
+    try:
+        model.zero_grad()
+        xt = x if isinstance(x, tg.Tensor) else tg.Tensor(np.asarray(x, dtype=np.float32))
+        out = model(xt)
+    finally:
+        for h in handles:
+            h.remove()
+    if out.ndim == 2 and y is not None:
+        labels = np.asarray(getattr(y, "data", y)).astype(np.int64) % out.shape[1]
+        loss = F.cross_entropy(out, tg.Tensor(labels))
+    else:
+        probe = np.random.default_rng(probe_seed).standard_normal(out.shape).astype(np.float32)
+        loss = (out * tg.Tensor(probe)).sum() / out.shape[0]
+    loss.backward()
+    return layer_stats(model, lr=lr, outputs=store, collapse=collapse), float(loss.item())

@@ -18,7 +18,7 @@ COMMANDS = {
 HELP = {
     "step": "Step through the forward and backward pass of an expression.",
     "render": "Draw an expression's annotated graph to .svg/.png/.pdf/.dot.",
-    "flow": "Draw a gradient-flow diagram of an MLP on a batch of digits.",
+    "flow": "Per-layer gradient flow of any model after one batch, or side by side.",
     "maps": "Draw a trained CNN's feature maps and filters for one digit.",
     "lesson": "List or run the course's lessons.",
     "train": "Train a model on the shipped MNIST digits.",

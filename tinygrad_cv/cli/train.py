@@ -24,11 +24,14 @@ _D = TrainConfig()
 @click.option("--augment", type=click.IntRange(min=0), default=None, help=f"Max random shift in pixels [{_D.augment}].")
 @click.option("--save", "save_path", default=None, metavar="FILE.npz", help="Write a checkpoint at the end (or of the last finished epoch on Ctrl-C).")
 @click.option("--plot", "plot_path", default=None, metavar="FILE.png", help="Plot loss and accuracy (matplotlib).")
+@click.option("--flow", "flow_path", default=None, metavar="FILE.png",
+              help="Record per-layer gradient flow while training; draw it as layer x step heat maps (matplotlib).")
+@click.option("--flow-every", type=POSITIVE, default=10, show_default=True, help="With --flow: record every K steps.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for init, shuffling and augmentation.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(model: str, epochs: int | None, batch_size: int | None, lr: float | None, optimizer: str,
             backend: str | None, data_dir: str | None, limit: int | None, augment: int | None, save_path: str | None,
-            plot_path: str | None, seed: int, quiet: bool) -> None:
+            plot_path: str | None, flow_path: str | None, flow_every: int, seed: int, quiet: bool) -> None:
     """Train MODEL and print one line per epoch: loss, held-out accuracy, seconds.
 
     Without --backend the kernels are $TGCV_BACKEND's if it is set, else the library's
@@ -38,15 +41,23 @@ def command(model: str, epochs: int | None, batch_size: int | None, lr: float | 
     from ..data import DataError
     from ..train import fit, plot_curves
 
-    if plot_path is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            fail("--plot needs matplotlib: pip install matplotlib")
+    for option, target in (("--plot", plot_path), ("--flow", flow_path)):
+        if target is not None:
+            try:
+                import matplotlib  # noqa: F401
+            except ImportError:
+                fail(f"{option} needs matplotlib: pip install matplotlib")
     if save_path is not None:
         _check_target(save_path, "--save")
     if plot_path is not None:
         _check_target(plot_path, "--plot", _plot_formats())
+    if flow_path is not None:
+        _check_target(flow_path, "--flow", _plot_formats())
+    recorder = None
+    if flow_path is not None:
+        from viz.flowsheet import FlowRecorder
+
+        recorder = FlowRecorder(every=flow_every)
     kwargs = dict(model=model, optimizer=optimizer, lr=lr, backend=backend, data=data_dir, limit=limit, seed=seed)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("augment", augment)):
         if value is not None:
@@ -54,7 +65,8 @@ def command(model: str, epochs: int | None, batch_size: int | None, lr: float | 
     try:
         config = TrainConfig(**kwargs)
         with _sigterm_as_interrupt():
-            result = fit(config, progress=not quiet, log=click.echo)
+            hooks = {"callbacks": [recorder]} if recorder is not None else {}
+            result = fit(config, progress=not quiet, log=click.echo, **hooks)
     except (DataError, FileNotFoundError) as e:
         fail(f"cannot read the digits: {e}")
     except (ValueError, RuntimeError, ImportError, OSError) as e:
@@ -71,6 +83,20 @@ def command(model: str, epochs: int | None, batch_size: int | None, lr: float | 
         except (OSError, ValueError, RuntimeError) as e:
             fail(f"cannot write {plot_path}: {e}")
         click.echo(f"plotted {plot_path}")
+    if recorder is not None:
+        _draw_flow(recorder, flow_path, model, optimizer)
+
+
+def _draw_flow(recorder, flow_path: str, model: str, optimizer: str) -> None:
+    from viz.flowsheet import flow_summary
+
+    try:
+        recorder.plot(flow_path, title=f"{model}, {optimizer}: gradient flow while training")
+    except (OSError, ValueError, RuntimeError) as e:
+        fail(f"cannot write {flow_path}: {e}")
+    for line in flow_summary(recorder):
+        click.echo(line)
+    click.echo(f"flow drawn to {flow_path}")
 
 
 def _check_target(target: str, option: str, formats: tuple[str, ...] | None = None) -> None:
