@@ -17,7 +17,7 @@ leaves out the BatchNorm2d layers (the convs then have biases).
 from __future__ import annotations
 
 from .. import nn
-from ..tensor import Tensor
+from ..tensors import Tensor
 
 __all__ = ["ACTIVATIONS", "INITS", "deep_mlp", "deep_cnn", "DeepBlock"]
 
