@@ -8,6 +8,8 @@ from tinygrad_cv.expr import ExprError, parse, parse_assignment, parse_assignmen
 HOSTILE = [
     "__import__('os').system('touch {marker}')",
     "x.__class__",
+    "x.data",
+    "x.grad",
     "open('{marker}', 'w')",
     "lambda: 1",
     "foo(x)",

@@ -171,3 +171,19 @@ def test_summarize_small_and_large():
     assert summarize(np.array([1.0, 2.0])) == "[1., 2.]"
     big = summarize(np.arange(100, dtype=np.float32))
     assert big.startswith("shape (100,) float32") and "mean 49.5" in big and "max 99" in big
+
+
+@pytest.mark.parametrize("op, rules, locals_", [
+    ("mul", {"x": "d(a*b)/da = b", "y": "d(a*b)/db = a"}, {"x": 3.0, "y": 2.0}),
+    ("div", {"x": "d(a/b)/da = 1/b", "y": "d(a/b)/db = -a/b^2"}, {"x": 1 / 3, "y": -2 / 9}),
+])
+def test_each_edge_shows_the_rule_and_value_of_its_own_slot(op, rules, locals_):
+    from viz.format import local_rule
+    x, y = tg.Value(2.0, label="x"), tg.Value(3.0, label="y")       # unequal, so a swap shows
+    f = x * y if op == "mul" else x / y
+    bw = [e for e in Stepper(f).events if isinstance(e, BackwardStep)]
+    assert sorted(e.parent.label for e in bw) == ["x", "y"]
+    for e in bw:
+        assert local_rule(e.op, e.slot) == rules[e.parent.label], (e.parent.label, e.slot)
+        assert e.local == pytest.approx(locals_[e.parent.label], rel=1e-12)
+        assert e.downstream == pytest.approx(locals_[e.parent.label], rel=1e-12)    # upstream is 1
