@@ -41,8 +41,9 @@ class Mutation:
     kind: str
 
 
-T_SCALAR = ("tests/test_scalar.py",)
-T_TENSOR = ("tests/test_tensor.py",)
+TIES = "tests/test_autograd_function.py::test_ties_in_max_split_the_gradient_as_torch_does"
+T_SCALAR = ("tests/test_scalar.py", TIES)
+T_TENSOR = ("tests/test_tensor.py", "tests/test_edge_cases.py", TIES)
 T_KERNELS = ("tests/test_conv_autograd.py", "tests/test_nn_functional.py", "-k", "not numba and not cuda")
 T_NN = ("tests/test_nn_functional.py", "tests/test_nn_module.py")
 T_OPTIM = ("tests/test_optim.py",)
@@ -160,6 +161,39 @@ MUTATIONS: list[Mutation] = [
       "err=True)\n        sys.exit(1)", T_CLI, "wrong exit status"),
     M("cli-unexpected", "tinygrad_cv/cli/__init__.py", "(set TGCV_DEBUG=1 to see the traceback)\", 1)",
       "(set TGCV_DEBUG=1 to see the traceback)\")", T_CLI, "wrong exit status"),
+    # -- a second batch, written before looking at the tests that cover them ------------------
+    M("scalar-log", S, "def local(self, a, out): return (1.0 / a,)", "def local(self, a, out): return (1.0 / (a * a),)",
+      T_SCALAR, "wrong formula"),
+    M("scalar-exp", S, "def local(self, a, out): return (out,)                      # e^a",
+      "def local(self, a, out): return (a,)                      # e^a", T_SCALAR, "wrong variable"),
+    M("tensor-log", TO, "def backward(self, ctx, up): return (up / ctx.saved_tensors[0],)",
+      "def backward(self, ctx, up): return (up * ctx.saved_tensors[0],)", T_TENSOR, "wrong operator"),
+    M("tensor-neg", TO, "def backward(self, ctx, up): return (-up,)", "def backward(self, ctx, up): return (up,)",
+      T_TENSOR, "dropped sign"),
+    M("softmax-back", ACT, "return (out * (up - (up * out).sum(axis=self.dim, keepdims=True)),)",
+      "return (out * (up - (up * out).sum(axis=self.dim, keepdims=True)) * (1 - out),)", T_NN, "extra factor"),
+    M("ce-forward", LOSS, "per = np.log(total[:, 0]) - shifted[rows, self.target]",
+      "per = np.log(total[:, 0]) + shifted[rows, self.target]", T_NN, "flipped sign"),
+    M("linear-dw", "tinygrad_cv/nn/functional/linear.py", "dw = up2.T @ x.reshape(-1, x.shape[-1])",
+      "dw = up2.T @ x.reshape(-1, x.shape[-1]) / len(up2)", T_NN, "extra 1/N"),
+    M("ref-maxpool-pad", REF, "win = _windows(_pad(x, padding, -np.inf), kernel_size, stride)",
+      "win = _windows(_pad(x, padding), kernel_size, stride)", T_KERNELS, "wrong constant (pad value)"),
+    M("ref-conv-groups", REF, "for d, ww in zip(dys, np.split(weight, groups, axis=0))",
+      "for d, ww in zip(dys[::-1], np.split(weight, groups, axis=0))", T_KERNELS, "swapped groups"),
+    M("rmsprop-momentum", "tinygrad_cv/optim/rmsprop.py", "            buf += grad / avg\n",
+      "            buf += grad\n", T_OPTIM, "dropped term"),
+    M("adam-eps", "tinygrad_cv/optim/adam.py", "denom += group[\"eps\"]", "denom += group[\"eps\"] * 1e3",
+      T_OPTIM, "wrong constant"),
+    M("sched-cosine", "tinygrad_cv/optim/lr_scheduler.py", "(1 + math.cos(math.pi * t / self.T_max)) / 2",
+      "(1 + math.cos(math.pi * (t + 1) / self.T_max)) / 2", T_SCHED, "off by one"),
+    M("expr-length", "tinygrad_cv/expr.py", "if len(source) > MAX_LENGTH:", "if len(source) > 2 * MAX_LENGTH:",
+      T_EXPR, "wrong constant"),
+    M("step-check-real", "tinygrad_cv/step.py", "if isinstance(data, float) and not math.isfinite(data):",
+      "if isinstance(data, float) and math.isnan(data):", T_STEP, "weakened condition"),
+    M("state-dict-copy", "tinygrad_cv/nn/module.py", "return OrderedDict((k, t.data.copy()) for k, t in self._state_items())",
+      "return OrderedDict((k, t.data) for k, t in self._state_items())", ("tests/test_nn_module.py",), "aliasing"),
+    M("cli-fail-code", "tinygrad_cv/cli/__init__.py", "def fail(message: str, code: int = 2) -> None:",
+      "def fail(message: str, code: int = 1) -> None:", T_CLI, "wrong exit status"),
 ]
 QUICK = 40
 

@@ -80,6 +80,18 @@ def test_hostile_expressions_are_refused_and_never_run(source, tmp_path):
     assert not marker.exists()
 
 
+def test_unary_plus_keeps_the_sign_and_max_takes_exactly_two():
+    e = parse("+2 * x + -(+3) * y - +-1", {"x": 5, "y": 7})
+    assert e.root.data == 2 * 5 + -3 * 7 + 1
+    assert sorted(n.label for n in e.root.parents[0].parents[0].parents) == ["2", "x"]   # +2 is the constant 2
+    for source, count in (("max(x)", 1), ("max(x, x, x)", 3), ("max()", 0)):
+        with pytest.raises(ExprError, match=rf"max\(\) takes two arguments, got {count}"):
+            parse(source, {"x": 1})
+    for source, count in (("exp(x, x)", 2), ("tanh()", 0)):
+        with pytest.raises(ExprError, match=rf"takes one argument, got {count}"):
+            parse(source, {"x": 1})
+
+
 def test_messages_name_what_was_refused():
     with pytest.raises(ExprError, match="attribute access"):
         parse("x.__class__", {"x": 1})

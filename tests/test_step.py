@@ -185,5 +185,18 @@ def test_each_edge_shows_the_rule_and_value_of_its_own_slot(op, rules, locals_):
     assert sorted(e.parent.label for e in bw) == ["x", "y"]
     for e in bw:
         assert local_rule(e.op, e.slot) == rules[e.parent.label], (e.parent.label, e.slot)
+        assert e.local_rule == rules[e.parent.label].split(" = ", 1)[1]             # the event's own text
         assert e.local == pytest.approx(locals_[e.parent.label], rel=1e-12)
         assert e.downstream == pytest.approx(locals_[e.parent.label], rel=1e-12)    # upstream is 1
+
+
+def test_state_shows_the_accumulated_gradient_of_a_node_used_twice():
+    x = tg.Value(3.0, label="x")
+    f = x * x + x                                   # df/dx = 2x + 1 = 7, from three edges
+    f.label = "f"
+    s = Stepper(f)
+    into_x = [e for e in s.events if isinstance(e, BackwardStep) and e.parent is x]
+    assert [(e.downstream, e.accumulated) for e in into_x] == [(1.0, 1.0), (3.0, 4.0), (3.0, 7.0)]
+    assert s.state(len(s.events)).grads[id(x)] == 7.0 == s.gradient("x")
+    last = s.events.index(into_x[1]) + 1            # after the second edge into x: the sum so far
+    assert s.state(last).grads[id(x)] == into_x[0].downstream + into_x[1].downstream
