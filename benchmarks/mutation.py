@@ -194,6 +194,21 @@ MUTATIONS: list[Mutation] = [
       "return OrderedDict((k, t.data) for k, t in self._state_items())", ("tests/test_nn_module.py",), "aliasing"),
     M("cli-fail-code", "tinygrad_cv/cli/__init__.py", "def fail(message: str, code: int = 2) -> None:",
       "def fail(message: str, code: int = 1) -> None:", T_CLI, "wrong exit status"),
+    # -- a third batch, also written blind ------------------------------------------------------
+    M("fn-constants", "tinygrad_cv/autograd.py", "for i, g in enumerate(grads) if i not in self.constants)",
+      "for i, g in enumerate(grads) if i in self.constants or True)", ("tests/test_autograd_function.py", "tests/test_edge_cases.py"),
+      "dropped filter"),
+    M("dropout-back", "tinygrad_cv/nn/functional/dropout.py", "return (up * self.mask.astype(up.dtype, copy=False),)",
+      "return (up,)", T_NN, "dropped factor"),
+    M("fan-in-conv", "tinygrad_cv/nn/init.py", "return int(t.shape[1] * np.prod(t.shape[2:], dtype=np.int64))",
+      "return int(t.shape[1])", ("tests/test_nn_module.py", "tests/test_nn_functional.py"), "dropped term"),
+    M("sched-linear", "tinygrad_cv/optim/lr_scheduler.py", "frac = min(t, self.total_iters) / self.total_iters",
+      "frac = t / self.total_iters", T_SCHED, "dropped clamp"),
+    # (dropping "% len(shape)" in _keep was tried and is equivalent: np.expand_dims normalises
+    # negative axes against the result's rank, which is the input's rank here)
+    M("adaptive-pool", "tinygrad_cv/nn/layers/pooling.py", "return x.reshape(n, c, oh, h // oh, ow, w // ow).mean(axis=(3, 5))",
+      "return x.reshape(n, c, oh, h // oh, ow, w // ow).max(axis=(3, 5))", T_NN + ("tests/test_edge_cases.py",),
+      "mean -> max"),
 ]
 QUICK = 40
 

@@ -34,3 +34,33 @@ def test_max_over_an_axis_shares_a_tie(axis):
     x.max(axis=axis).sum().backward()
     want = [[0, 0.5, 0.5], [0, 0, 0]] if axis is None else [[0, 0.5, 0.5], [1, 0, 0]]
     np.testing.assert_array_equal(x.grad, want)
+
+
+class _ScaleThenAdd(tg.autograd.Function):
+    """a * k + b with the number k between the two tensors: its gradient slot must be dropped."""
+
+    @staticmethod
+    def forward(ctx, a, k, b):
+        ctx.k = k
+        return a * k + b
+
+    @staticmethod
+    def backward(ctx, up):
+        return up * ctx.k, None, up
+
+
+def test_function_with_a_number_between_tensors_routes_each_gradient_to_its_tensor():
+    a = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True, dtype=np.float64)
+    b = tg.Tensor(np.array([3.0, 4.0]), requires_grad=True, dtype=np.float64)
+    out = _ScaleThenAdd.apply(a, 5.0, b)
+    np.testing.assert_array_equal(out.numpy(), [8.0, 14.0])
+    (out * tg.Tensor(np.array([1.0, 10.0]), dtype=np.float64)).sum().backward()
+    np.testing.assert_array_equal(a.grad, [5.0, 50.0])
+    np.testing.assert_array_equal(b.grad, [1.0, 10.0])
+
+
+def test_adaptive_avg_pool_averages_each_bin():
+    x = tg.Tensor(np.arange(2 * 1 * 4 * 6, dtype=np.float64).reshape(2, 1, 4, 6))
+    want = x.numpy().reshape(2, 1, 2, 2, 2, 3).mean(axis=(3, 5))
+    np.testing.assert_allclose(tg.nn.AdaptiveAvgPool2d((2, 2))(x).numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(tg.nn.AdaptiveAvgPool2d(1)(x).numpy()[:, :, 0, 0], x.numpy().mean(axis=(2, 3)), rtol=1e-12)

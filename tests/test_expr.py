@@ -129,3 +129,13 @@ def test_no_eval_or_exec_in_the_source():
     src = inspect.getsource(mod)
     for word in ("eval(", "exec(", "compile("):
         assert word not in src
+
+
+def test_the_length_limit_is_exactly_max_length():
+    from tinygrad_cv.expr import MAX_LENGTH
+
+    assert MAX_LENGTH == 2000
+    fits = "+".join(["x"] * 1000) + " "                  # 1999 + 1 = 2000 characters
+    assert len(fits) == MAX_LENGTH and parse(fits, {"x": 1.0}).root.data == 1000.0
+    with pytest.raises(ExprError, match="the expression is longer than 2000 characters"):
+        parse(fits + " ", {"x": 1.0})

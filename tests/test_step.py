@@ -200,3 +200,15 @@ def test_state_shows_the_accumulated_gradient_of_a_node_used_twice():
     assert s.state(len(s.events)).grads[id(x)] == 7.0 == s.gradient("x")
     last = s.events.index(into_x[1]) + 1            # after the second edge into x: the sum so far
     assert s.state(last).grads[id(x)] == into_x[0].downstream + into_x[1].downstream
+
+
+def test_set_refuses_a_value_that_overflows_and_keeps_the_old_state():
+    x = tg.Value(2.0, label="x")
+    f = x * x
+    f.label = "f"
+    s = Stepper(f)
+    with pytest.raises(ValueError, match=r"^with x = 1e\+200: f overflowed to inf$"):
+        s.set("x", 1e200)
+    assert x.data == 2.0 and f.data == 4.0 and s.gradient("x") == 4.0
+    s.set("x", 1e150)                                    # large but finite: fine
+    assert f.data == pytest.approx(1e300)
