@@ -99,7 +99,8 @@ def test_collapse_to_module_boxes():
     assert len(one) < len(two) < len(full)
 
 
-def test_big_graph_of_2000_nodes_draws_and_lays_out():
+def big_graph():
+    """260 named blocks of (h @ W * 0.3).tanh() + h * 0.5: a loss graph of 2,000+ nodes and its params."""
     tg.manual_seed(0)
     h = tg.randn(4, 8)
     params = {}
@@ -110,6 +111,11 @@ def test_big_graph_of_2000_nodes_draws_and_lays_out():
             h = (h @ w * 0.3).tanh() + h * 0.5
     loss = h.mean()
     loss.backward()
+    return loss, params
+
+
+def test_big_graph_of_2000_nodes_draws():
+    loss, params = big_graph()
     assert len(tg.trace(loss)) >= 2000
     d = viz.draw(loss, params=params)
     assert d.source.count("cluster_") >= 260
@@ -117,15 +123,7 @@ def test_big_graph_of_2000_nodes_draws_and_lays_out():
 
 @needs_dot
 def test_big_graph_of_2000_nodes_is_laid_out_by_dot():
-    h = tg.randn(4, 8)
-    params = {}
-    for i in range(260):
-        with name_scope("blocks"), name_scope(str(i)):
-            w = tg.randn(8, 8, requires_grad=True)
-            params[f"blocks.{i}.weight"] = w
-            h = (h @ w * 0.3).tanh() + h * 0.5
-    loss = h.mean()
-    loss.backward()
+    loss, params = big_graph()
     d = viz.draw(loss, params=params)
     n_nodes = len([m for m in re.findall(r"^\s*(\w+) \[", d.source, flags=re.M) if m not in ("graph", "node", "edge")])
     svg = d.pipe(format="svg").decode()                # every one of the 2,000+ nodes laid out
