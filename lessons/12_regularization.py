@@ -117,11 +117,30 @@ def main(argv: list[str] | None = None) -> None:
     check("L2 gaps shrink as lambda grows", bool(gap["none"] > gap["L2 1e-2"] > gap["L2 5e-2"] > gap["L2 1e-1"]), True)
     check("loss gap with L2 1e-1 relative to none", gap["L2 1e-1"] / gap["none"], at_most=0.75)
     check("L2 1e-1 shrinks the first layer's weights by", rows[3][6] / rows[0][6], at_most=0.6)
-    say("""Regularization trades training fit for a smaller gap. Whether validation accuracy improves
-        depends on the strength, which is why lambda and the dropout rate are hyperparameters chosen
-        on the validation split. On this tiny problem the gain is small; dropout pays off mostly in
-        large fully connected layers trained for a long time. The course's reading of a training
-        curve: a big gap asks for more regularization, no gap at all for more capacity.""")
+    acc = {r[0]: r[2] for r in rows}
+    best_l2 = max(("L2 1e-2", "L2 5e-2", "L2 1e-1"), key=lambda n: acc[n])
+    say(f"""L2 trades training fit for a smaller gap: the stronger lambda, the smaller the weights and the
+        closer the two losses. That alone does not raise validation accuracy: here the best L2 run
+        ({best_l2}) reaches {acc[best_l2]:.3f} against {acc["none"]:.3f} without regularization. Which strength
+        helps, if any, is what the validation split is for: lambda and the dropout rate are
+        hyperparameters.""")
+    check(f"val accuracy of the best L2 run ({best_l2}) - none", acc[best_l2] - acc["none"], 0.0, tol=0.02,
+          note="about the same")
+    d_acc, d_gap = acc["dropout 0.5"] - acc["none"], gap["dropout 0.5"] - gap["none"]
+    say(f"""Dropout does something else. It does not shrink the loss gap at all: its network ends as sure of
+        its training digits as the unregularized one, and its validation loss is higher (gap
+        {gap["dropout 0.5"]:.3f} against {gap["none"]:.3f}). What the course promises, less overfitting in the sense of
+        better answers on new data, shows only in the longer run: with 500 digits and 600 steps
+        dropout adds about a point of validation accuracy (0.834 -> 0.845); in the quick run the two
+        are within a point ({d_acc:+.3f} here). Dropout pays off most in large fully connected layers
+        trained for a long time, which this small problem is not. The course's reading of a
+        training curve still holds: a big gap asks for more regularization, no gap at all for
+        more capacity.""")
+    check("dropout 0.5: loss gap - none's", d_gap, at_least=0.0, note="dropout does not narrow the loss gap here")
+    if opts.quick:
+        check("dropout 0.5: val accuracy - none's", d_acc, 0.0, tol=0.01, note="quick run: no gain yet")
+    else:
+        check("dropout 0.5: val accuracy - none's", d_acc, at_least=0.005, note="the longer run: a gain")
 
     plt = plots_wanted(opts)
     if plt is not None:

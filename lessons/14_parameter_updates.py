@@ -2,8 +2,9 @@
 
 Backprop gives the gradient; the update rule decides what to do with it. We race
 the course's six rules on the bowl f(x, y) = (x^2 + 25 y^2) / 2, which is 25 times
-steeper across (y) than along (x): the shape that makes plain gradient descent
-zig-zag across the valley while it crawls along the floor. The parameters are
+steeper across (y) than along (x): plain gradient descent crawls along the floor,
+and once its rate is high enough to make progress there it zig-zags across the
+valley (at a small rate it only crawls). The parameters are
 engine Tensors, the gradient comes from backward(), and the steps are taken by
 the library's optim classes; NumPy re-does each update by the course's formulas.
 """
@@ -152,6 +153,15 @@ def main(argv: list[str] | None = None) -> None:
           at_most=s["SGD (best lr)"] / 2)
     check("Nesterov needs fewer steps than classic momentum", s["Nesterov 0.9"], at_most=s["Momentum 0.9"])
     check("every rule reaches f < 1e-6", all(v is not None for v in s.values()), True)
+    flips = {r[0]: r[5] for r in rows}
+    say(f"""Where is the zig-zag? At the shared lr = 0.02 plain SGD has none: y is multiplied by 1 - 25 lr
+        = 0.5 each step, so it decays without changing sign ({flips["SGD"]} sign flips), and x crawls. Above
+        lr = 1/25 the factor turns negative, and at the best rate 2/26 it is -12/13: y changes sign on
+        every step ({flips["SGD (best lr)"]} flips in 60 steps), the zig-zag across the valley, which is the price of
+        a rate large enough to move along it. Momentum at lr = 0.02 overshoots too, through its
+        velocity.""")
+    check("SGD at lr 0.02: y sign flips in 60 steps", flips["SGD"], 0, note="factor 0.5 > 0: no zig-zag")
+    check("SGD at lr 2/26: y sign flips in 60 steps", flips["SGD (best lr)"], 59, note="factor -12/13: every step")
     say("""Momentum accumulates the small but consistent x-gradient into a velocity, while the
         alternating y-gradients cancel in it. Nesterov looks where the velocity is about to take it
         before measuring the gradient, so it brakes earlier and overshoots less.
@@ -214,7 +224,16 @@ def main(argv: list[str] | None = None) -> None:
         step = np.abs(pth[1] - pth[0])
         check(f"Adam(lr={lr:g}) first step |dx|, |dy|", step, np.array([lr, lr]), rel=1e-6,
               note="theory: lr * |g| / (|g| + eps)")
-    check("bias-correction factor at t = 1", (1 - 0.9) / math.sqrt(1 - 0.999), 3.1623, tol=1e-4)
+    p = tg.Tensor(np.array(START), dtype=np.float64, requires_grad=True)
+    adam = optim.Adam([p], lr=0.1)
+    bowl(p).backward()
+    g = np.abs(np.asarray(p.grad, dtype=np.float64))
+    adam.step()
+    state = adam.state[id(p)]
+    raw = np.abs(state["exp_avg"]) / np.sqrt(state["exp_avg_sq"])        # the uncorrected m / sqrt(v)
+    check("engine's Adam state at t = 1: |m| / sqrt(v), the uncorrected step in units of lr", raw,
+          np.full(2, (1 - 0.9) / math.sqrt(1 - 0.999)), rel=1e-9, note="(1 - b1)/sqrt(1 - b2) = 3.1623")
+    check("engine's m at t = 1 = (1 - b1) g", np.abs(state["exp_avg"]), 0.1 * g, rel=1e-12)
 
     heading("Turn the bowl by 45 degrees")
     say("""Rotate the same bowl, and the starting point with it, so that the narrow direction is

@@ -110,8 +110,6 @@ def main(argv: list[str] | None = None) -> None:
     say(f"""So count what each search learned about lr. The grid spent {budget} runs but tried only
         {n_grid_lr} distinct learning rates: {side} runs of every lr differ only in the unimportant weight
         decay, and tell us little new. Random search tried {n_rand_lr} distinct learning rates.""")
-    check("distinct lr values tried by the grid", n_grid_lr, side)
-    check("distinct lr values tried by random search", n_rand_lr, budget, note="one per run")
     best_grid, best_rand = max(grid_acc), max(rand_acc)
     good = max(best_grid, best_rand) - 0.05
     good_grid = len({lr for (lr, _), a in zip(grid, grid_acc) if a >= good})

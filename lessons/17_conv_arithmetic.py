@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     check("output volume", shape, (32, 32, 10), note="slides: 32x32x10")
     check("weight shape (K, C, F, F)", tuple(layer.weight.shape), (10, 3, 5, 5))
     check("parameters of the layer", count_params(layer), 760, note="slides: 76 * 10 = 760")
-    check("general rule F*F*C*K + K", 5 * 5 * 3 * 10 + 10, count_params(layer))
+    check("general rule F*F*C*K + K", count_params(layer), 5 * 5 * 3 * 10 + 10)
     say("""Is every output number really one dot product of a filter with a 5x5x3 input patch, plus
         the bias? Take output channel 4 at row 10, column 7 and do it with NumPy:""")
     xp = np.pad(x.data[0], ((0, 0), (2, 2), (2, 2)))
@@ -146,13 +146,19 @@ def main(argv: list[str] | None = None) -> None:
     conv1 = nn.Conv2d(3, 96, 11, stride=4)
     n_out = conv_output_size(227, 11, 4, 0, strict=True)
     shared = count_params(conv1)
-    table(["quantity", "value"], [["output size", f"{n_out}x{n_out}x96"], ["neurons", n_out * n_out * 96],
-                                  ["without sharing", n_out * n_out * 96 * 364],
+    with tg.no_grad():
+        volume = conv1(tg.zeros(1, 3, 227, 227))                   # the real output volume
+    neurons = int(volume.data.size)
+    fan_in = int(conv1.weight.data[0].size)                         # one filter: 11*11*3
+    table(["quantity", "value"], [["output size", f"{n_out}x{n_out}x96"], ["neurons", neurons],
+                                  ["without sharing", neurons * (fan_in + 1)],
                                   ["with sharing: weights", conv1.weight.data.size],
                                   ["with sharing: weights + biases", shared]])
     check("CONV1 output size", n_out, 55, note="report: (227 - 11)/4 + 1 = 55")
-    check("neurons in CONV1", n_out * n_out * 96, 290_400, note="report")
-    check("parameters without sharing", n_out * n_out * 96 * 364, 105_705_600, note="report")
+    check("output volume of a forward pass", tuple(volume.shape[1:]), (96, 55, 55))
+    check("neurons in CONV1 (elements of that volume)", neurons, 290_400, note="report")
+    check("parameters without sharing: neurons * (one filter's weights + 1)", neurons * (fan_in + 1), 105_705_600,
+          note="report")
     check("shared weights", conv1.weight.data.size, 34_848, note="report")
     check("shared weights + biases", shared, 34_944, note="report; the slides round it to 35K")
 

@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         filters = 34,848 weights (the slides' "35K"), plus 96 biases. POOL1 (3x3, stride 2) gives
         (55 - 3)/2 + 1 = 27, so 27x27x96, and has no parameters at all.""")
     check("CONV1 output size (227 - 11)/4 + 1", conv_output_size(227, 11, 4, strict=True), 55, note="slides: 55")
-    check("CONV1 weights (11*11*3)*96", 11 * 11 * 3 * 96, 34_848, note="slides: 35K")
+    check("CONV1 weights of nn.Conv2d(3, 96, 11, stride=4)", nn.Conv2d(3, 96, 11, stride=4).weight.data.size, 34_848,
+          note="(11*11*3)*96; slides: 35K")
     check("POOL1 output size (55 - 3)/2 + 1", conv_output_size(55, 3, 2, strict=True), 27, note="slides: 27")
 
     heading("tg.models.summary against the full listing")
@@ -119,8 +120,19 @@ def main(argv: list[str] | None = None) -> None:
         18.2% to 15.4%. In this library that is:""")
     print("    opt = optim.SGD(model.parameters(), lr=1e-2, momentum=0.9, weight_decay=5e-4)")
     opt = optim.SGD(model.parameters(), lr=1e-2, momentum=0.9, weight_decay=5e-4)
-    check("optimizer hyperparameters", (opt.param_groups[0]["lr"], opt.param_groups[0]["momentum"],
-                                        opt.param_groups[0]["weight_decay"]), (1e-2, 0.9, 5e-4))
+    w = tg.Tensor(np.ones(3), requires_grad=True, dtype=np.float64)
+    probe = optim.SGD([w], lr=1e-2, momentum=0.9, weight_decay=5e-4)
+    for _ in range(2):
+        w.grad = np.zeros(3)              # no data gradient: only the decay acts
+        probe.step()
+    say("""With no gradient from the data, two steps of that optimizer on a weight of 1 show each part at
+        work: weight decay gives the gradient 5e-4 w, momentum carries it into the second step
+        (v = 0.9 v + g), and lr scales both: w = 1 - lr g1 - lr (0.9 g1 + g2).""")
+    g1 = 5e-4
+    w1 = 1 - 1e-2 * g1
+    check("how much a weight of 1 lost in two pure-decay steps", 1 - float(w.numpy()[0]),
+          1 - (w1 - 1e-2 * (0.9 * g1 + 5e-4 * w1)), rel=1e-6,
+          note="lr 1e-2, momentum 0.9, weight decay 5e-4")
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     drops = [m for m in model.modules() if isinstance(m, nn.Dropout)]
     check("ReLU after each of the 5 conv and the 2 hidden FC layers", len(relus), 7)

@@ -127,7 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     c = 512
     per_3x3 = 3 * 3 * c * c
     check("one CONV3-512 layer's weights (from the table)", printed(COURSE[-5][5]), per_3x3)
-    check("three 3x3 layers vs one 7x7 layer, C = 512: weight ratio", 3 * per_3x3 / (7 * 7 * c * c), 27 / 49, tol=1e-12,
+    with tg.models.skip_init():                 # counts only: no need to draw 20M random weights
+        three = tg.nn.Sequential(*[tg.nn.Conv2d(c, c, 3, padding=1, bias=False) for _ in range(3)])
+        one = tg.nn.Conv2d(c, c, 7, padding=3, bias=False)
+    n_three, n_one = (sum(p.data.size for p in m.parameters()) for m in (three, one))
+    check("three 3x3 layers vs one 7x7 layer, C = 512: weight ratio", n_three / n_one, 27 / 49, tol=1e-12,
           note="3 (3^2 C^2) / (7^2 C^2)")
     say(f"""Three stacked 3x3 layers see a 7x7 patch (lesson 17 measures it by backpropagation) with
         3*3^2*C^2 = {3 * per_3x3:,} weights at C = 512, against {7 * 7 * c * c:,} for one 7x7 layer, and with

@@ -36,3 +36,34 @@ def test_a_foreign_lessons_package_is_refused_in_one_line(tmp_path):
                        env=env, cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("tgcv: error: the 'lessons' package at") and "not tinygrad_cv's" in r.stderr
+
+
+def test_exit_statuses_usage_2_interrupt_130_unexpected_1(monkeypatch, capsys):
+    import pytest
+
+    from tinygrad_cv import cli as cli_module
+
+    def status(argv):
+        with pytest.raises(SystemExit) as info:
+            cli_module.main(argv)
+        return info.value.code, capsys.readouterr().err
+
+    code, err = status(["frobnicate"])                                   # click's usage error
+    assert code == 2 and err.count("\n") == 1
+    code, err = status(["step", "x +", "--set", "x=1"])                   # a bad expression: bad input
+    assert code == 2 and err.startswith("tgcv: error:")
+
+    def raising(exc):
+        def run(*args, **kwargs):
+            raise exc
+        return run
+
+    for exc, expected, words in ((KeyboardInterrupt(), 130, "tgcv: interrupted"),
+                                 (RuntimeError("disk on fire"), 1, "tgcv: error: disk on fire"),
+                                 (ValueError("a bad value"), 2, "tgcv: error: a bad value"),
+                                 (LookupError("deep bug"), 1, "LookupError: deep bug (set TGCV_DEBUG=1")):
+        monkeypatch.setattr(cli_module.cli, "main", raising(exc))
+        monkeypatch.delenv("TGCV_DEBUG", raising=False)
+        code, err = status(["version"])
+        assert code == expected, (exc, err)
+        assert err.count("\n") == 1 and words in err and "Traceback" not in err, err

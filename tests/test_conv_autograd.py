@@ -67,6 +67,8 @@ def test_first_layer_skips_input_gradient(backend):
     w = tg.Tensor(np.ones((2, 1, 3, 3)), requires_grad=True)
     F.conv2d(x, w).sum().backward()
     assert x.grad is None and w.grad.shape == (2, 1, 3, 3) and w.grad.dtype == np.float32
+    # every weight of a 3x3 filter meets a 1 in each of the 4x4 output positions
+    np.testing.assert_array_equal(w.grad, np.full((2, 1, 3, 3), 16.0, np.float32))
 
 
 torch_cases = [

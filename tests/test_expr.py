@@ -8,6 +8,8 @@ from tinygrad_cv.expr import ExprError, parse, parse_assignment, parse_assignmen
 HOSTILE = [
     "__import__('os').system('touch {marker}')",
     "x.__class__",
+    "x.data",
+    "x.grad",
     "open('{marker}', 'w')",
     "lambda: 1",
     "foo(x)",
@@ -78,6 +80,18 @@ def test_hostile_expressions_are_refused_and_never_run(source, tmp_path):
     assert not marker.exists()
 
 
+def test_unary_plus_keeps_the_sign_and_max_takes_exactly_two():
+    e = parse("+2 * x + -(+3) * y - +-1", {"x": 5, "y": 7})
+    assert e.root.data == 2 * 5 + -3 * 7 + 1
+    assert sorted(n.label for n in e.root.parents[0].parents[0].parents) == ["2", "x"]   # +2 is the constant 2
+    for source, count in (("max(x)", 1), ("max(x, x, x)", 3), ("max()", 0)):
+        with pytest.raises(ExprError, match=rf"max\(\) takes two arguments, got {count}"):
+            parse(source, {"x": 1})
+    for source, count in (("exp(x, x)", 2), ("tanh()", 0)):
+        with pytest.raises(ExprError, match=rf"takes one argument, got {count}"):
+            parse(source, {"x": 1})
+
+
 def test_messages_name_what_was_refused():
     with pytest.raises(ExprError, match="attribute access"):
         parse("x.__class__", {"x": 1})
@@ -115,3 +129,13 @@ def test_no_eval_or_exec_in_the_source():
     src = inspect.getsource(mod)
     for word in ("eval(", "exec(", "compile("):
         assert word not in src
+
+
+def test_the_length_limit_is_exactly_max_length():
+    from tinygrad_cv.expr import MAX_LENGTH
+
+    assert MAX_LENGTH == 2000
+    fits = "+".join(["x"] * 1000) + " "                  # 1999 + 1 = 2000 characters
+    assert len(fits) == MAX_LENGTH and parse(fits, {"x": 1.0}).root.data == 1000.0
+    with pytest.raises(ExprError, match="the expression is longer than 2000 characters"):
+        parse(fits + " ", {"x": 1.0})

@@ -181,10 +181,20 @@ def test_resnet18_trains_on_numba():
     tg.set_backend("numba")
     m = resnet18(num_classes=10)
     x = tg.randn(2, 3, 32, 32)
+    seen = []
+    m.fc.register_forward_hook(lambda mod, inputs, out: seen.append(np.array(inputs[0].data, np.float64)))
     out = m(x)
     assert out.shape == (2, 10)
     F.cross_entropy(out, np.array([3, 7])).backward()
-    assert np.abs(m.conv1.weight.grad).sum() > 0 and np.abs(m.fc.weight.grad).sum() > 0
+    # fc's gradient in closed form: (softmax - one_hot)^T h / N, from the features fc saw
+    (h,) = seen
+    z = out.data.astype(np.float64)
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[[0, 1], [3, 7]] -= 1
+    np.testing.assert_allclose(m.fc.weight.grad, p.T @ h / 2, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(m.fc.bias.grad, p.sum(0) / 2, rtol=1e-4, atol=1e-7)
+    assert np.isfinite(m.conv1.weight.grad).all() and np.abs(m.conv1.weight.grad).max() > 0
     assert m.bn1.num_batches_tracked.data == 1
 
 

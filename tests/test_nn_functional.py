@@ -104,12 +104,13 @@ def test_float32_stays_float32():
 
 def test_batch_norm_running_stats_follow_torch_rule():
     x = R.normal(2.0, 3.0, size=(16, 3, 4, 4)).astype(np.float32)
-    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    rm0 = np.array([1.0, -2.0, 5.0], np.float32)              # not zero, so the 0.9 * old term shows
+    rm, rv = rm0.copy(), np.full(3, 4.0, np.float32)
     F.batch_norm(Tensor(x), rm, rv, training=True, momentum=0.1)
     mean = x.mean(axis=(0, 2, 3))
     var_unbiased = x.var(axis=(0, 2, 3), ddof=1)
-    assert np.allclose(rm, 0.1 * mean, rtol=1e-5)
-    assert np.allclose(rv, 0.9 + 0.1 * var_unbiased, rtol=1e-5)
+    assert np.allclose(rm, 0.9 * rm0 + 0.1 * mean, rtol=1e-5)
+    assert np.allclose(rv, 0.9 * 4.0 + 0.1 * var_unbiased, rtol=1e-5)
     # training output uses the biased variance
     y = F.batch_norm(Tensor(x), None, None, training=True, eps=0.0).data
     assert np.allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)

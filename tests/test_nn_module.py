@@ -77,9 +77,16 @@ def test_train_eval_and_zero_grad():
     net.eval()
     assert not net.training and not net.drop.training and not net.features[1].training
     net.train()
-    x = Tensor(np.ones((2, 1, 8, 8), np.float32))
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32))
+    seen = []
+    net.fc.register_forward_hook(lambda m, inputs, out: seen.append(np.array(inputs[0].data)))
     net(x).sum().backward()
-    assert all(p.grad is not None for p in net.parameters())
+    assert all(p.grad is not None and p.grad.shape == p.shape for p in net.parameters())
+    (h,) = seen                                                  # what fc saw (after dropout), (2, 64)
+    # d(sum of outputs)/d fc.bias = the batch size; d/d fc.weight[j] = the sum of fc's inputs
+    np.testing.assert_allclose(net.fc.bias.grad, [2.0, 2.0, 2.0], rtol=1e-6)
+    np.testing.assert_allclose(net.fc.weight.grad, np.tile(h.sum(0), (3, 1)), rtol=1e-5, atol=1e-6)
+    assert np.abs(net.features[0].weight.grad).max() > 0            # the signal reaches the first layer
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
 
@@ -95,7 +102,7 @@ def test_forward_runs_in_the_module_name_scope():
 
 def test_sequential_indexing_len_iteration_and_repr():
     seq = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
-    assert len(seq) == 3 and isinstance(seq[0], nn.Linear) and isinstance(seq[-1], nn.Linear)
+    assert len(seq) == 3 and seq[0].weight.shape == (3, 4) and seq[-1].weight.shape == (2, 3)
     assert [type(m).__name__ for m in seq] == ["Linear", "ReLU", "Linear"]
     assert len(seq[1:]) == 2
     with pytest.raises(IndexError, match="out of range"):

@@ -117,3 +117,15 @@ def test_trace_orders_parents_first_and_finds_labels():
     assert tg.trace(f).nodes == g.nodes  # deterministic
     with pytest.raises(KeyError, match="labels"):
         g["nope"]
+
+
+def test_kinks_take_the_left_derivative_at_zero_as_pytorch_does():
+    # relu'(0) = 0, leaky_relu'(0) = slope, elu'(0) = alpha e^0 = alpha: the a > 0 branch is strict
+    for make, expected in ((lambda v: v.relu(), 0.0), (lambda v: v.leaky_relu(0.1), 0.1),
+                           (lambda v: v.elu(0.5), 0.5)):
+        x = Value(0.0)
+        make(x).backward()
+        assert x.grad == pytest.approx(expected, abs=1e-15)
+    x = Value(1e-300)
+    x.relu().backward()
+    assert x.grad == 1.0

@@ -171,3 +171,44 @@ def test_summarize_small_and_large():
     assert summarize(np.array([1.0, 2.0])) == "[1., 2.]"
     big = summarize(np.arange(100, dtype=np.float32))
     assert big.startswith("shape (100,) float32") and "mean 49.5" in big and "max 99" in big
+
+
+@pytest.mark.parametrize("op, rules, locals_", [
+    ("mul", {"x": "d(a*b)/da = b", "y": "d(a*b)/db = a"}, {"x": 3.0, "y": 2.0}),
+    ("div", {"x": "d(a/b)/da = 1/b", "y": "d(a/b)/db = -a/b^2"}, {"x": 1 / 3, "y": -2 / 9}),
+])
+def test_each_edge_shows_the_rule_and_value_of_its_own_slot(op, rules, locals_):
+    from viz.format import local_rule
+    x, y = tg.Value(2.0, label="x"), tg.Value(3.0, label="y")       # unequal, so a swap shows
+    f = x * y if op == "mul" else x / y
+    bw = [e for e in Stepper(f).events if isinstance(e, BackwardStep)]
+    assert sorted(e.parent.label for e in bw) == ["x", "y"]
+    for e in bw:
+        assert local_rule(e.op, e.slot) == rules[e.parent.label], (e.parent.label, e.slot)
+        assert e.local_rule == rules[e.parent.label].split(" = ", 1)[1]             # the event's own text
+        assert e.local == pytest.approx(locals_[e.parent.label], rel=1e-12)
+        assert e.downstream == pytest.approx(locals_[e.parent.label], rel=1e-12)    # upstream is 1
+
+
+def test_state_shows_the_accumulated_gradient_of_a_node_used_twice():
+    x = tg.Value(3.0, label="x")
+    f = x * x + x                                   # df/dx = 2x + 1 = 7, from three edges
+    f.label = "f"
+    s = Stepper(f)
+    into_x = [e for e in s.events if isinstance(e, BackwardStep) and e.parent is x]
+    assert [(e.downstream, e.accumulated) for e in into_x] == [(1.0, 1.0), (3.0, 4.0), (3.0, 7.0)]
+    assert s.state(len(s.events)).grads[id(x)] == 7.0 == s.gradient("x")
+    last = s.events.index(into_x[1]) + 1            # after the second edge into x: the sum so far
+    assert s.state(last).grads[id(x)] == into_x[0].downstream + into_x[1].downstream
+
+
+def test_set_refuses_a_value_that_overflows_and_keeps_the_old_state():
+    x = tg.Value(2.0, label="x")
+    f = x * x
+    f.label = "f"
+    s = Stepper(f)
+    with pytest.raises(ValueError, match=r"^with x = 1e\+200: f overflowed to inf$"):
+        s.set("x", 1e200)
+    assert x.data == 2.0 and f.data == 4.0 and s.gradient("x") == 4.0
+    s.set("x", 1e150)                                    # large but finite: fine
+    assert f.data == pytest.approx(1e300)

@@ -160,6 +160,12 @@ def test_table_text():
     text = str(s)
     assert text.splitlines()[0].startswith("LeNet5 on input 1x28x28")
     assert "(input)" in text and "features.0" in text and "Conv2d" in text
+    row = next(line for line in text.splitlines() if line.split()[:1] == ["features.0"])
+    assert "Conv2d" in row and "6x28x28" in row and "156" in row                 # shape and 6*(5*5+1)
+    assert "117,600" in row                                    # MACs: 6*28*28 outputs * 25 each
+    fc = next(line for line in text.splitlines() if line.split()[:1] == ["classifier.0"])
+    assert "120" in fc and "48,120" in fc                        # 400*120 + 120 parameters, 48,000 MACs
+    assert s.total_params == 61_706 and s.total_macs == 117_600 + 240_000 + 48_000 + 10_080 + 840
     assert f"Total params: {s.total_params:,}" in text and f"Total MACs:   {s.total_macs:,}" in text
     assert f"Total memory: {s.total_memory:,} values" in text
     assert repr(s) == text                                  # a notebook shows the table, as torchinfo does
@@ -197,9 +203,14 @@ def test_skip_init_draws_no_weights_and_then_draws_again():
     ("resnet18", "3x224x224"), ("resnet34", "3x224x224"), ("resnet50", "3x224x224"),
     ("mobilenet_v1", "3x224x224"), ("inception_naive", "256x28x28"), ("inception", "256x28x28")])
 def test_cli_every_zoo_name(run_cli, name, first):
+    from tinygrad_cv.models import registry
     code, out, err = run_cli("summary", name)
     assert code == 0 and err == ""
-    assert f"on input {first}" in out and "Total params:" in out
+    assert f"on input {first}" in out
+    with skip_init():
+        model = registry.MODELS[name].build()
+    n_params = sum(p.size for p in model.parameters())           # counted here, not by the summary
+    assert f"Total params: {n_params:,}" in out, out[-300:]
 
 
 def test_cli_input_option(run_cli):

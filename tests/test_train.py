@@ -33,9 +33,46 @@ def test_lenet_learns_on_2000_digits_in_one_epoch():
     assert stats.accuracy > 0.85, lines[0]
     assert stats.loss < 1.5 and len(result.step_losses) == 63
     assert result.step_losses[-1] < result.step_losses[0]
+    # the reported accuracy, recomputed without the library's prepare/evaluate: normalise by hand,
+    # one forward pass in eval mode, argmax against the labels
     test_x, test_y = load_mnist("test")
-    assert evaluate(result.model, prepare(test_x), test_y) == pytest.approx(stats.accuracy)
+    assert len(test_y) == 2000
+    by_hand = ((test_x.astype(np.float64) / 255.0 - 0.1307) / 0.3081).astype(np.float32)[:, None]
+    result.model.eval()
+    with tg.no_grad():
+        logits = np.concatenate([np.asarray(result.model(tg.Tensor(by_hand[i:i + 400])).data)
+                                 for i in range(0, 2000, 400)])
+    assert logits.shape == (2000, 10)
+    assert stats.accuracy == pytest.approx(float((logits.argmax(1) == test_y).mean()), abs=1e-12)
+    result.model.train()
+    assert evaluate(result.model, prepare(test_x), test_y) == pytest.approx(stats.accuracy, abs=1e-12)
     assert result.model.training                                  # evaluate restores the mode
+
+
+class _FixedScores(tg.nn.Module):
+    """A 'model' whose class scores are given: row i scores SCORES[i]; records each batch size and mode."""
+
+    def __init__(self, scores):
+        super().__init__()
+        self.scores, self.seen = np.asarray(scores, dtype=np.float32), []
+
+    def forward(self, x):
+        idx = np.asarray(x.data).reshape(len(x.data), -1)[:, 0].astype(int)
+        self.seen.append((len(idx), self.training))
+        return tg.Tensor(self.scores[idx])
+
+
+def test_evaluate_counts_correct_rows_over_uneven_batches():
+    scores = np.eye(10)[[3, 1, 4, 1, 5, 9, 2]]                   # predictions 3 1 4 1 5 9 2
+    labels = np.array([3, 1, 4, 0, 5, 0, 0])                     # 4 of 7 right
+    model = _FixedScores(scores)
+    images = np.arange(7, dtype=np.float32)[:, None]
+    assert evaluate(model, images, labels, batch_size=3) == pytest.approx(4 / 7, abs=1e-12)
+    assert model.seen == [(3, False), (3, False), (1, False)]    # every row once, in eval mode
+    assert model.training                                        # and the mode is back
+    assert evaluate(model.eval(), images, labels, batch_size=500) == pytest.approx(4 / 7, abs=1e-12)
+    assert not model.training
+    assert evaluate(model, images[:0], labels[:0]) == 0.0
 
 
 def test_config_errors_name_the_choices():

@@ -99,7 +99,8 @@ def test_collapse_to_module_boxes():
     assert len(one) < len(two) < len(full)
 
 
-def test_big_graph_of_2000_nodes_draws_and_lays_out():
+def big_graph():
+    """260 named blocks of (h @ W * 0.3).tanh() + h * 0.5: a loss graph of 2,000+ nodes and its params."""
     tg.manual_seed(0)
     h = tg.randn(4, 8)
     params = {}
@@ -110,13 +111,26 @@ def test_big_graph_of_2000_nodes_draws_and_lays_out():
             h = (h @ w * 0.3).tanh() + h * 0.5
     loss = h.mean()
     loss.backward()
+    return loss, params
+
+
+def test_big_graph_of_2000_nodes_draws():
+    loss, params = big_graph()
     assert len(tg.trace(loss)) >= 2000
     d = viz.draw(loss, params=params)
     assert d.source.count("cluster_") >= 260
-    if viz.has_dot():
-        svg = d.pipe(format="svg")                         # every one of the 2,000+ nodes laid out
-        assert svg.startswith(b"<?xml")
-        assert viz.draw(loss, params=params, collapse=2).source.count("<b>blocks.") == 260
+
+
+@needs_dot
+def test_big_graph_of_2000_nodes_is_laid_out_by_dot():
+    loss, params = big_graph()
+    d = viz.draw(loss, params=params)
+    n_nodes = len([m for m in re.findall(r"^\s*(\w+) \[", d.source, flags=re.M) if m not in ("graph", "node", "edge")])
+    svg = d.pipe(format="svg").decode()                # every one of the 2,000+ nodes laid out
+    assert svg.startswith("<?xml") and n_nodes >= 2000
+    assert svg.count('class="node"') == n_nodes
+    assert svg.count('class="cluster"') >= 260 and "blocks.259.weight" in html.unescape(svg)
+    assert viz.draw(loss, params=params, collapse=2).source.count("<b>blocks.") == 260
 
 
 def test_render_dot_always(tmp_path, monkeypatch):
@@ -146,11 +160,27 @@ def test_render_unknown_suffix(tmp_path):
 def test_render_svg_png_pdf(tmp_path):
     e = course()
     svg = html.unescape(viz.render(e.root, tmp_path / "g.svg", title="f = (x + y) * z").read_text())
-    assert "<svg" in svg and "grad -4" in svg and "f = (x + y) * z" in svg
-    assert (viz.render(e.root, tmp_path / "g.png")).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (viz.render(e.root, tmp_path / "g.pdf")).read_bytes()[:5] == b"%PDF-"
+    assert "<svg" in svg and "f = (x + y) * z" in svg
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    for label in ("data -2", "grad -4", "data 3", "data -12", "grad 1", "grad 3", "*", "+"):
+        assert any(label in t for t in texts), label       # every value, gradient and op is drawn
+    assert svg.count('class="node"') == 7 and svg.count('class="edge"') == 6
+    # the PNG and PDF are the same layout: their size is the SVG's (in points) at 96 dpi / in points
+    w_pt, h_pt = (float(v) for v in re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg).groups())
+    png = viz.render(e.root, tmp_path / "g.png", title="f = (x + y) * z").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    w_px, h_px = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert abs(w_px - w_pt * 96 / 72) <= 2 and abs(h_px - h_pt * 96 / 72) <= 2, (w_px, h_px, w_pt, h_pt)
+    pdf = viz.render(e.root, tmp_path / "g.pdf", title="f = (x + y) * z").read_bytes()
+    assert pdf[:5] == b"%PDF-"
+    box = [float(v) for v in re.search(rb"/MediaBox \[\s*([\d.\s]+)\]", pdf).group(1).split()]
+    pad_w, pad_h = box[2] - box[0] - w_pt, box[3] - box[1] - h_pt          # dot adds a margin to a PDF page
+    assert 0 <= pad_w <= 80 and abs(pad_w - pad_h) <= 2, (box, w_pt, h_pt)
     loss, params = mlp()
-    assert viz.render(loss, tmp_path / "mlp.png", params=params).stat().st_size > 5000
+    big = html.unescape(viz.render(loss, tmp_path / "mlp.svg", params=params).read_text())
+    for name in params:                                    # each parameter node is labelled by its name
+        assert name in big, name
+    assert "loss" in big
 
 
 def test_engine_never_imports_viz():
@@ -168,7 +198,8 @@ def test_viz_lazy_names_listed():
 def test_draw_rejects_other_objects():
     with pytest.raises(TypeError, match="Value, a Tensor, a Graph or a Stepper"):
         viz.draw(3.0)
-    assert isinstance(viz.draw(np.float64(1.0) * 0 + tg.Value(1.0)), graphviz.Digraph)
+    d = viz.draw(np.float64(1.0) * 0 + tg.Value(1.0))
+    assert isinstance(d, graphviz.Digraph) and "data 1" in d.source
 
 
 @needs_dot
