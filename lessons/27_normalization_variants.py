@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         check(f"{kind} norm: example 0's output, batch A vs batch B", diffs[kind], 0.0, tol=1e-12)
         solo = {"layer": lambda t: F.layer_norm(t, t.shape[1:]), "instance": F.instance_norm,
                 "group": lambda t: F.group_norm(t, G)}[kind](alone).numpy()
-        check(f"{kind} norm: example 0 in a batch of 1 gives the same output", float(np.abs(solo[0] - out_a[kind][0]).max()),
-              0.0, tol=1e-12)
+        check(f"{kind} norm: example 0 in a batch of 1 gives the same output",
+              float(np.abs(solo[0] - out_a[kind][0]).max()), 0.0, tol=1e-12)
 
     heading("Small batches: how noisy are batch norm's statistics?")
     pool_n, trials = (130, 40) if opts.quick else (600, 120)
@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> None:
         normalized_shape for layer norm. InstanceNorm2d has none by default (affine=False), as in
         PyTorch; only batch norm keeps running statistics, because only its statistics come from the
         batch and must be replaced by fixed ones at test time.""")
-    check("GroupNorm parameters (gamma and beta per channel)", sum(p.size for p in layers[f"GroupNorm({G}, {C})"].parameters()),
-          2 * C)
+    check("GroupNorm parameters (gamma and beta per channel)",
+          sum(p.size for p in layers[f"GroupNorm({G}, {C})"].parameters()), 2 * C)
     check("LayerNorm parameters (gamma and beta per element)",
           sum(p.size for p in layers[f"LayerNorm(({C}, {H}, {W}))"].parameters()), 2 * C * H * W)
     gn = layers[f"GroupNorm({G}, {C})"]

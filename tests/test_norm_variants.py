@@ -159,7 +159,8 @@ def test_bad_shapes_are_named():
         nn.LayerNorm((6, 4, 5))(x)
     with pytest.raises(ValueError, match=r"bias must have shape \(4, 4\)"):
         F.layer_norm(x, (4, 4), None, Tensor(np.zeros(4, np.float32)))
-    with pytest.raises(ValueError, match=r"GroupNorm\(2, 4\) expects input of shape \(N, 4, \.\.\.\), got \(2, 6, 4, 4\)"):
+    with pytest.raises(ValueError, match=r"GroupNorm\(2, 4\) expects input of shape \(N, 4, \.\.\.\), "
+                                         r"got \(2, 6, 4, 4\)"):
         nn.GroupNorm(2, 4)(x)
     with pytest.raises(ValueError, match=r"InstanceNorm2d\(6\) expects input of shape \(N, 6, H, W\), got \(6, 4, 4\)"):
         nn.InstanceNorm2d(6)(Tensor(np.zeros((6, 4, 4), np.float32)))

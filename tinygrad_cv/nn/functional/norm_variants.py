@@ -31,10 +31,11 @@ class NormalizeRowsOp(Op):
     channel for instance and group norm, per element of normalized_shape for layer norm).
     """
 
-    name = "normalize"
+    name, inputs = "normalize", ("x", "gamma", "beta")     # per instance: only the inputs given
     _derivatives = {"x": "gamma/sigma * (up - mean(up) - x_hat * mean(up * x_hat)) over the group "
                          "(mu and sigma depend on every x of the group)",
                     "gamma": "x_hat, so dgamma = sum of up * x_hat", "beta": "1, so dbeta = sum of up"}
+    derivatives = tuple(_derivatives.values())
 
     def __init__(self, rows: tuple[int, int], broadcast: tuple[int, ...], param_shape: tuple[int, ...],
                  eps: float, has_weight: bool, has_bias: bool):
