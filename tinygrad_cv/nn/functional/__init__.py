@@ -10,11 +10,12 @@ from .conv import avg_pool2d, conv2d, max_pool2d
 from .dropout import dropout
 from .linear import linear, maxout
 from .loss import binary_cross_entropy, cross_entropy, mse_loss, nll_loss, svm_loss
+from .norm_variants import group_norm, instance_norm, layer_norm
 from .normalization import batch_norm
 
 __all__ = [
     "linear", "conv2d", "max_pool2d", "avg_pool2d",
     "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "log_softmax",
     "cross_entropy", "nll_loss", "binary_cross_entropy", "mse_loss", "svm_loss",
-    "dropout", "batch_norm", "maxout",
+    "dropout", "batch_norm", "layer_norm", "group_norm", "instance_norm", "maxout",
 ]

@@ -1,5 +1,7 @@
-"""Batch normalization layers with PyTorch's parameters, buffers and mode logic."""
+"""Normalization layers (batch, layer, group, instance) with PyTorch's parameters, buffers and mode logic."""
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 
@@ -69,3 +71,91 @@ class BatchNorm2d(_BatchNorm):
 
     _dims = (4,)
     _shape_text = "(N, {C}, H, W)"
+
+
+def _param_pair(module: Module, shape: tuple[int, ...], weight: bool, bias: bool = True) -> None:
+    """weight = ones and bias = zeros of ``shape`` (PyTorch's init), or registered as None."""
+    if weight:
+        module.weight = Parameter(np.ones(shape, dtype=np.float32))
+    else:
+        module.register_parameter("weight", None)
+    if weight and bias:
+        module.bias = Parameter(np.zeros(shape, dtype=np.float32))
+    else:
+        module.register_parameter("bias", None)
+
+
+class LayerNorm(Module):
+    """Layer norm: each example normalized over its last axes, normalized_shape (sequence models).
+
+    Statistics never cross examples, so train and eval mode compute the same thing.
+    weight and bias have shape normalized_shape, as in PyTorch.
+    """
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
+                 elementwise_affine: bool = True, bias: bool = True):
+        super().__init__()
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        _param_pair(self, self.normalized_shape, elementwise_affine, bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class GroupNorm(Module):
+    """Group norm: each example's C channels in num_groups groups, each normalized over its
+    channels and every position (works with any batch size, even 1).
+
+    weight and bias have shape (num_channels,), as in PyTorch.
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True):
+        super().__init__()
+        if num_groups <= 0 or num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_groups ({num_groups}) must divide num_channels ({num_channels})")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        _param_pair(self, (num_channels,), affine)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}) expects input of shape "
+                             f"(N, {self.num_channels}, ...), got {tuple(x.shape)}")
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class InstanceNorm2d(Module):
+    """Instance norm over (N, C, H, W): each example's each channel normalized over H and W
+    (style transfer: removes each image's own contrast).
+
+    As in PyTorch, affine=False by default (no parameters); with affine=True, weight and
+    bias have shape (num_features,). Running statistics (track_running_stats=True) are not
+    supported.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False):
+        super().__init__()
+        if track_running_stats:
+            raise NotImplementedError("InstanceNorm2d: track_running_stats=True is not supported")
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        _param_pair(self, (num_features,), affine)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(f"InstanceNorm2d({self.num_features}) expects input of shape "
+                             f"(N, {self.num_features}, H, W), got {tuple(x.shape)}")
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
