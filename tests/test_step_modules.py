@@ -148,3 +148,15 @@ def test_cli_model_errors():
     assert r.exit_code == 2 and "unknown model 'nosuch'" in r.output
     r = CliRunner().invoke(cli, ["step", "--no-interactive"])
     assert r.exit_code != 0 and "MODEL" in r.output
+
+
+def test_cli_model_prompt_and_ops():
+    r = CliRunner().invoke(cli, ["step", "lenet5", "--index", "1"], input="\n\no\nb\nfoo\nq\n")
+    assert r.exit_code == 0, r.output
+    out = r.output
+    assert "keys: Enter next, b back, o open" in out and "step 2/27 >" in out
+    assert "      | forward 2/13  n12 = relu(n11)" in out          # the ReLU step opened into its op
+    assert "back to:\nforward 1/13  features.0 (Conv2d)" in out and "unknown command 'foo'" in out
+    r = CliRunner().invoke(cli, ["step", "lenet5", "--ops", "--no-interactive"])
+    assert r.exit_code == 0 and out.count("      | ") < r.output.count("      | ")
+    assert "      | backward 23/23" in r.output

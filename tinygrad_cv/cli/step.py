@@ -245,11 +245,54 @@ def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_ind
     out(f"{name}: held-out digit #{index} (a {target}), input {tuple(x.shape)}, "
         f"{'weights from ' + str(checkpoint) if checkpoint else 'untrained weights'}; "
         f"{len(stepper.events)} module steps ({len(stepper.ops_events)} primitive events)")
-    for event in stepper:
+    def show(event) -> None:
         out(describe_module(event, style, lr=lr) if hasattr(event, "ops") else _seed(event, style))
         if show_ops and hasattr(event, "ops"):
-            for line in describe_ops(event, style).splitlines():
-                out("      | " + line)
+            show_inside(event)
+
+    def show_inside(event) -> None:
+        for line in describe_ops(event, style).splitlines():
+            out("      | " + line)
+
+    if interactive is False:
+        for event in stepper:
+            show(event)
+        return
+    keys = "Enter next, b back, o open the step into its ops, q quit"
+    out(f"keys: {keys}")
+    while True:
+        out(f"step {stepper.position}/{len(stepper.events)} > ", nl=False)
+        line = sys.stdin.readline()
+        if not line:
+            out("")
+            return
+        cmd = line.strip()
+        if cmd in ("", "n", "next"):
+            event = stepper.next()
+            if event is None:
+                out("(at the end: b steps back, q quits)")
+            else:
+                show(event)
+        elif cmd in ("b", "back"):
+            if stepper.position == 0:
+                out("(at the start)")
+            else:
+                event = stepper.back()
+                if event is None:
+                    out("back to the start")
+                else:
+                    out("back to:")
+                    show(event)
+        elif cmd in ("o", "open"):
+            event = stepper.current
+            if event is None or not hasattr(event, "ops"):
+                out("(no module step to open here)")
+            else:
+                show_inside(event)
+        elif cmd in ("q", "quit", "exit"):
+            return
+        else:
+            out(f"unknown command {cmd!r}; keys: {keys}")
 
 
 def _seed(event, style) -> str:
