@@ -115,7 +115,16 @@ class Stepper:
     returns the event now current. ``grad`` seeds a non-scalar tensor root.
     """
 
-    def __init__(self, root: Node, grad: Any = None):
+    def __new__(cls, root: Node = None, grad: Any = None, by: str = "op", **kwargs: Any):
+        if by == "module" and cls is Stepper:
+            return super().__new__(ModuleStepper)
+        if by not in ("op", "module"):
+            raise ValueError(f"Stepper: by={by!r}; choose 'op' (one step per operation) or 'module'")
+        return super().__new__(cls)
+
+    def __init__(self, root: Node, grad: Any = None, by: str = "op", **kwargs: Any):
+        if kwargs:
+            raise TypeError(f"Stepper: unexpected arguments {', '.join(kwargs)} (model= goes with by='module')")
         self.root = root
         self.graph = trace(root)
         self._seed_arg = grad
@@ -286,3 +295,180 @@ def _check_real(data: Any, name) -> None:
         raise ValueError(f"{name()} is not a real number ({data})")
     if isinstance(data, float) and not math.isfinite(data):
         raise ValueError(f"{name()} overflowed to {data}")
+
+
+# -- module by module: the same events, grouped by the tensors' scope ---------------------------------
+
+@dataclass
+class ModuleForward:
+    """The forward ops of one module (one run of the same ``scope``): ``output = module(inputs)``.
+
+    ``scope`` is the module's dotted path ("features.0"); the loss, made outside any
+    module, is its node's name ("loss"). ``ops`` are the primitive :class:`ForwardStep`\\ s
+    inside, in order (open the step into them); ``output`` the node the module returns.
+    """
+
+    index: int
+    number: int
+    total: int
+    scope: str
+    module: Any                 # the nn.Module at ``scope`` (None: no model given, or the loss)
+    ops: list[ForwardStep]
+    output: Node
+    inputs: list[Node]          # the nodes made outside the module that it reads (parameters not included)
+    input_values: list[Any]
+    params: list[tuple[str, Node]]
+    kind: str = field(default="forward", init=False)
+
+    @property
+    def op_names(self) -> list[str]:
+        return [e.op.name for e in self.ops]
+
+    @property
+    def result(self) -> Any:
+        return self.ops[-1].result
+
+    @property
+    def dead_fraction(self) -> float | None:
+        """For a module ending in a ReLU: the fraction of its outputs that are exactly 0 (None otherwise)."""
+        if self.ops[-1].op.name != "relu":
+            return None
+        a = np.asarray(self.result)
+        return float(np.count_nonzero(a == 0)) / a.size if a.size else 0.0
+
+
+@dataclass
+class ModuleBackward:
+    """The backward edges of one module: the upstream gradient at its output, the downstream
+    gradient at each of its inputs and its parameters' gradients (``ops``: the primitive edges)."""
+
+    index: int
+    number: int
+    total: int
+    scope: str
+    module: Any
+    ops: list[BackwardStep]
+    output: Node
+    upstream: Any                                   # d(root)/d(output)
+    downstream: list[tuple[Node, Any]]              # this module's contribution to d(root)/d(input)
+    param_grads: list[tuple[str, Node, Any]]        # (name, parameter, d(root)/d(parameter))
+    root_name: str
+    kind: str = field(default="backward", init=False)
+
+    @property
+    def op_names(self) -> list[str]:
+        return list(dict.fromkeys(e.op.name for e in self.ops))
+
+
+ModuleEvent = Union[ModuleForward, SeedStep, ModuleBackward]
+
+
+def _runs(items: list, key) -> list[list]:
+    """Consecutive items with the same key, as lists."""
+    runs: list[list] = []
+    for it in items:
+        if runs and key(runs[-1][-1]) == key(it):
+            runs[-1].append(it)
+        else:
+            runs.append([it])
+    return runs
+
+
+class ModuleStepper(Stepper):
+    """A :class:`Stepper` whose steps are modules: ``Stepper(loss, by="module", model=net)``.
+
+    The primitive events are the same (``ops_events``); consecutive ones made in the same
+    ``scope`` are one module step. ``model`` (optional) names the parameters and the
+    modules; without it a parameter is named ``<scope>.<the op's input name>``.
+    """
+
+    def __init__(self, root: Node, grad: Any = None, by: str = "module", model: Any = None):
+        self.model = model
+        self._param_names: dict[int, str] = {}
+        self._modules: dict[str, Any] = {}
+        if model is not None:
+            self._param_names = {id(p): n for n, p in model.named_parameters()}
+            self._modules = dict(model.named_modules()) if hasattr(model, "named_modules") else {}
+        Stepper.__init__(self, root, grad)
+
+    def _scope(self, node: Node) -> str:
+        return getattr(node, "scope", "") or self.name(node)
+
+    def _replay(self) -> None:
+        super()._replay()
+        self.ops_events = ops = self.events
+        forward = [e for e in ops if isinstance(e, ForwardStep)]
+        seed = next(e for e in ops if isinstance(e, SeedStep))
+        backward = [e for e in ops if isinstance(e, BackwardStep)]
+        events: list[Any] = []
+        self._upto: list[int] = []          # for each module event: how many primitive events it completes
+        fruns = _runs(forward, lambda e: self._scope(e.node))
+        for k, run in enumerate(fruns, 1):
+            inside = {id(e.node) for e in run}
+            scope = self._scope(run[0].node)
+            inputs, params, seen = [], [], set()
+            for e in run:
+                for slot, p in enumerate(e.node.parents):
+                    if id(p) in inside or id(p) in seen:
+                        continue
+                    seen.add(id(p))
+                    if self._is_param(p):
+                        params.append((self._param_name(p, e, slot), p))
+                    else:
+                        inputs.append(p)
+            events.append(ModuleForward(len(events), k, len(fruns), scope, self._modules.get(scope), run,
+                                        run[-1].node, inputs, [p.data for p in inputs], params))
+            self._upto.append(run[-1].index + 1)
+        events.append(seed)
+        self._upto.append(seed.index + 1)
+        outputs = {e.scope: e.output for e in events if isinstance(e, ModuleForward)}
+        bruns = _runs(backward, lambda e: self._scope(e.child))
+        for k, run in enumerate(bruns, 1):
+            scope = self._scope(run[0].child)
+            inside = {id(e.child) for e in run}
+            output = outputs.get(scope, run[0].child)
+            down: dict[int, tuple[Node, Any]] = {}
+            pgrads: list[tuple[str, Node, Any]] = []
+            for e in run:
+                if id(e.parent) in inside:
+                    continue
+                contribution = e.accumulated if e.previous is None else e.accumulated - e.previous
+                if self._is_param(e.parent):
+                    pgrads.append((self._param_name(e.parent, e, e.slot), e.parent, e.accumulated))
+                elif id(e.parent) in down:
+                    down[id(e.parent)] = (e.parent, down[id(e.parent)][1] + contribution)
+                else:
+                    down[id(e.parent)] = (e.parent, contribution)
+            events.append(ModuleBackward(len(events), k, len(bruns), scope, self._modules.get(scope), run, output,
+                                         self._final_grads.get(id(output)), list(down.values()), pgrads,
+                                         self.name(self.root)))
+            self._upto.append(run[-1].index + 1)
+        self.events = events
+
+    def _is_param(self, node: Node) -> bool:
+        if id(node) in self._param_names:
+            return True
+        return node.is_leaf and node.requires_grad and not node.label and type(node).__name__ == "Parameter"
+
+    def _param_name(self, node: Node, step: Any, slot: int) -> str:
+        if id(node) in self._param_names:
+            return self._param_names[id(node)]
+        op = step.op if hasattr(step, "op") else None
+        what = op.inputs[slot] if op is not None and slot < len(op.inputs) else f"p{slot}"
+        what = {"w": "weight", "b": "bias"}.get(what, what)
+        scope = self._scope(step.node if hasattr(step, "node") else step.child)
+        return f"{scope}.{what}"
+
+    def state(self, position: int | None = None) -> StepState:
+        """Values and gradients known after ``position`` module steps (their primitive events all taken)."""
+        pos = self.position if position is None else max(0, min(position, len(self.events)))
+        ops_pos = self._upto[pos - 1] if pos else 0
+        saved, self.events = self.events, self.ops_events
+        try:
+            st = Stepper.state(self, ops_pos)
+        finally:
+            self.events = saved
+        return StepState(pos, st.values, st.grads, self.events[pos - 1] if pos else None)
+
+    def __repr__(self) -> str:
+        return f"ModuleStepper({len(self.events)} module steps, {len(self.ops_events)} ops, position={self.position})"

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinygrad_cv.graph import Op
-from tinygrad_cv.step import BackwardStep, Event, ForwardStep, SeedStep, Stepper
+from tinygrad_cv.step import BackwardStep, Event, ForwardStep, ModuleBackward, ModuleForward, SeedStep, Stepper
 
 Style = Callable[[str, str], str]
 FULL_ARRAY = 16      # arrays with at most this many numbers are printed in full
@@ -83,6 +83,8 @@ def _operand(x: float, style: Style) -> str:
 def describe(event: Event, style: Style = plain) -> str:
     """One step in the course's words (forward ``q = x + y = -2 + 5 = 3``; backward
     ``upstream x local = downstream``, with the running sum where a node is used twice)."""
+    if isinstance(event, (ModuleForward, ModuleBackward)):
+        return describe_module(event, style)
     if isinstance(event, ForwardStep):
         return _describe_forward(event, style)
     if isinstance(event, SeedStep):
@@ -255,3 +257,119 @@ def chain_rule(stepper: Stepper, node, position: int | None = None, s: Style = p
     if not done:
         lines[-1] += "  " + s("(not reached yet)", "dim")
     return lines
+
+
+# -- module steps (Stepper(loss, by="module")) -----------------------------------------------------
+
+LR = 0.01                   # the learning rate the update-to-weight ratio is stated for
+RATIO_RULE = 1e-3           # the course's rule of thumb: updates about 1e-3 of the weights
+
+# each op's backward rule for a whole module, in the course's words
+MODULE_RULES = {
+    "conv2d": "conv's input gradient is a convolution of the upstream gradient with the flipped filter; "
+              "its filter gradient correlates the input with the upstream gradient",
+    "max_pool2d": "max pooling routes the gradient to each window's maximum (0 elsewhere)",
+    "avg_pool2d": "average pooling spreads the gradient evenly over each window",
+    "relu": "ReLU passes the gradient where the input was positive (0 where it was not)",
+    "linear": "a linear layer sends W^T x upstream to its input; dW = upstream^T x input",
+    "reshape": "a reshape only puts the gradient back in the input's shape",
+    "cross_entropy": "dL/dlogits = softmax(logits) - onehot(target)",
+    "batch_norm": "batch norm scales the gradient by gamma / sigma (in training it also removes the batch mean "
+                  "of the gradient and its correlation with x-hat)",
+    "add": "an addition copies the gradient to both of its inputs (the shortcut of a residual block)",
+}
+
+
+def stats(x: Any) -> str:
+    """mean, std, min and max of an array, the way the module steps show them."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.size == 0:
+        return "empty"
+    return (f"mean {number(float(a.mean()))}, std {number(float(a.std()))}, "
+            f"min {number(float(a.min()))}, max {number(float(a.max()))}")
+
+
+def norm(x: Any) -> float:
+    return float(np.linalg.norm(np.asarray(x, dtype=np.float64)))
+
+
+def _module_title(e: Any) -> str:
+    kind = type(e.module).__name__ if e.module is not None else "+".join(e.op_names)
+    return f"{e.scope} ({kind})" if e.module is not None else f"{e.scope} [{kind}]"
+
+
+def module_rule(op_names: list[str]) -> str:
+    """The local rule of a module's ops, in the course's words."""
+    rules = [MODULE_RULES[n] for n in dict.fromkeys(op_names) if n in MODULE_RULES]
+    return "; ".join(rules) if rules else "the chain rule through " + ", ".join(dict.fromkeys(op_names))
+
+
+def softmax_lines(e: ModuleForward, s: Style = plain) -> list[str]:
+    """The loss step's softmax over the classes and the target, for a cross-entropy module."""
+    op = e.ops[-1].op
+    logits = np.asarray(e.ops[-1].inputs[0], dtype=np.float64)
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    target = np.asarray(op.target)
+    lines = []
+    for i in range(p.shape[0]):
+        bars = "  ".join(f"{j}:{p[i, j]:.3f}" for j in range(p.shape[1]))
+        t = int(target[i])
+        lines.append(f"    softmax {s(bars, 'value')}")
+        lines.append(f"    target {s(str(t), 'name')}: p = {number(float(p[i, t]))}, predicted "
+                     f"{int(p[i].argmax())}; loss = -log p[target] = {number(float(-np.log(p[i, t])))}")
+    return lines
+
+
+def update_ratio(grad: Any, weight: Any, lr: float = LR) -> float:
+    """lr * |dW| / |W| (inf for a zero weight)."""
+    w = norm(weight)
+    return lr * norm(grad) / w if w else float("inf")
+
+
+def describe_module(e: Any, style: Style = plain, lr: float = LR) -> str:
+    """A module step: forward shape and statistics (dead ReLUs, the loss's softmax); backward
+    upstream and downstream norms, the module's local rule, each parameter's gradient and its
+    update-to-weight ratio lr*|dW|/|W| against the course's ~1e-3."""
+    s = style
+    if isinstance(e, ModuleForward):
+        head = s(f"forward {e.number}/{e.total}", "head")
+        ins = ", ".join(str(tuple(np.shape(v))) for v in e.input_values) or "-"
+        lines = [f"{head}  {s(_module_title(e), 'name')}    {s(ins, 'dim')} -> "
+                 f"{s(str(tuple(np.shape(e.result))), 'dim')}"]
+        if e.ops[-1].op.name == "cross_entropy":
+            lines.append(f"    loss = {s(number(float(np.asarray(e.result))), 'value')}")
+            lines += softmax_lines(e, s)
+        else:
+            lines.append(f"    output {s(stats(e.result), 'value')}")
+        dead = e.dead_fraction
+        if dead is not None:
+            lines.append(f"    dead ReLUs: {s(f'{dead:.1%}', 'value')} of the outputs are 0")
+        for name, p in e.params:
+            lines.append(f"    {s(name, 'name')} {tuple(np.shape(p.data))}")
+        if len(e.ops) > 1:
+            lines.append(f"    {len(e.ops)} ops inside: {', '.join(e.op_names)}")
+        return "\n".join(lines)
+    head = s(f"backward {e.number}/{e.total}", "head")
+    r = e.root_name
+    lines = [f"{head}  {s(_module_title(e), 'name')}",
+             f"    upstream d{r}/d(output) {tuple(np.shape(e.upstream))}: norm {s(number(norm(e.upstream)), 'grad')}",
+             f"    rule: {s(module_rule([o.op.name for o in e.ops]), 'rule')}"]
+    for node, g in e.downstream:
+        lines.append(f"    downstream d{r}/d(input) {tuple(np.shape(g))}: norm {s(number(norm(g)), 'grad')}")
+    for name, p, g in e.param_grads:
+        ratio = update_ratio(g, p.data, lr)
+        head_p = f"    {s(name, 'name')}.grad norm {s(number(norm(g)), 'grad')}; "
+        if ratio == float("inf"):
+            lines.append(head_p + "|W| = 0 (not trained yet), so no update-to-weight ratio")
+            continue
+        verdict = ("about right" if RATIO_RULE / 10 <= ratio <= RATIO_RULE * 10
+                   else ("small" if ratio < RATIO_RULE else "large"))
+        lines.append(head_p + f"update/weight lr*|dW|/|W| = {number(ratio)} at lr {number(lr)} "
+                     f"({verdict} against the course's ~1e-3 rule of thumb)")
+    return "\n".join(lines)
+
+
+def describe_ops(e: Any, style: Style = plain) -> str:
+    """A module step opened into its primitive events, each in its own words."""
+    return "\n".join(describe(op, style) for op in e.ops)

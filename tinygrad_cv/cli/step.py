@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from . import fail
+from .options import DIGIT, ModelName
 
 
 def full_screen_possible() -> bool:
@@ -31,7 +32,18 @@ def key_hint(stepper) -> str:
 
 
 @click.command("step")
-@click.option("--expr", "source", required=True, help='The expression, e.g. "(x + y) * z".')
+@click.argument("model", metavar="[MODEL]", required=False, default=None, type=ModelName())
+@click.option("--expr", "source", default=None, help='The expression, e.g. "(x + y) * z".')
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="With MODEL: load these weights (from tgcv train) first.")
+@click.option("--digit", type=DIGIT, default=None, help="With MODEL: the first held-out digit of this class.")
+@click.option("--index", "image_index", type=click.IntRange(min=0), default=None,
+              help="With MODEL: the held-out image with this index (default: #0).")
+@click.option("--size", type=click.IntRange(min=8), default=32, show_default=True,
+              help="With a MODEL that does not take 28x28 digits: the digit's side, padded and resized.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
+              help="With MODEL: the learning rate the update-to-weight ratios are stated for.")
+@click.option("--ops", "show_ops", is_flag=True, help="With MODEL: open every module step into its primitive ops.")
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help="An input's value (repeat).")
 @click.option("--interactive/--no-interactive", default=None,
               help="Wait for a key between steps, or print the whole transcript. "
@@ -40,12 +52,20 @@ def key_hint(stepper) -> str:
               help="On a terminal, use the line prompt instead of the full-screen view.")
 @click.option("--frames", "frames_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write one SVG per step and an index.html player to this folder.")
-def command(source: str, assignments: tuple[str, ...], interactive: bool | None, line_mode: bool,
-            frames_dir: Path | None) -> None:
+def command(model: str | None, source: str | None, checkpoint: Path | None, digit: int | None,
+            image_index: int | None, size: int, lr: float, show_ops: bool, assignments: tuple[str, ...],
+            interactive: bool | None, line_mode: bool, frames_dir: Path | None) -> None:
     """Step through backprop: values forward, then upstream x local = downstream, edge by edge.
 
     \b
     tgcv step --expr "(x + y) * z" --set x=-2 --set y=5 --set z=-4
+    tgcv step lenet5 --checkpoint model.npz --digit 7 --no-interactive
+
+    With MODEL (a name from the model registry) one held-out shipped digit goes
+    through the model and the cross-entropy, stepped module by module: each
+    module's output shape and statistics, the loss's softmax, then backward the
+    upstream and downstream gradients, the module's rule and its parameters'
+    gradients with the update-to-weight ratio.
 
     On a terminal this opens a full-screen view: the graph, a table of every node's
     value and gradient, the step's arithmetic and a node inspector. Keys: Enter,
@@ -54,6 +74,18 @@ def command(source: str, assignments: tuple[str, ...], interactive: bool | None,
     is not a terminal, or with --line, it is a line prompt (Enter next, b back,
     "set x=3", q quit); --no-interactive prints the whole transcript.
     """
+    if model is not None:
+        if source is not None or assignments:
+            fail("give either MODEL or --expr, not both")
+            return
+        if digit is not None and image_index is not None:
+            fail("give --digit or --index, not both")
+            return
+        _step_model(model, checkpoint, digit, image_index, size, lr, show_ops, interactive, frames_dir)
+        return
+    if source is None:
+        fail("give an expression (--expr \"(x + y) * z\") or a MODEL (e.g. tgcv step lenet5)")
+        return
     from tinygrad_cv.expr import ExprError, parse, parse_assignment, parse_assignments
     from tinygrad_cv.step import Stepper
     from viz.text import format_event, format_gradients, format_inputs, format_position, format_values, use_color
@@ -141,3 +173,129 @@ def command(source: str, assignments: tuple[str, ...], interactive: bool | None,
             out(f"keys: {key_hint(stepper)}")
         else:
             out(f"unknown command {cmd!r}; keys: {key_hint(stepper)}")
+
+
+def model_input(spec, image: "np.ndarray", size: int):
+    """One digit (28x28 uint8) as the model's input: normalized; for a model that does not take
+    digits, padded to a square of ``size``, its channels repeated."""
+    import numpy as np
+
+    from tinygrad_cv import data
+
+    x = data.normalize(data.to_float(image[None]))           # (1, 1, 28, 28)
+    if spec.mnist:
+        return x
+    c = spec.input_shape[0]
+    side = max(size, 28)
+    pad = side - 28
+    x = np.pad(x, ((0, 0), (0, 0), (pad // 2, pad - pad // 2), (pad // 2, pad - pad // 2)),
+               constant_values=float(x.min()))
+    if side != size:
+        idx = (np.arange(size) * side / size).astype(int)   # nearest-neighbour shrink
+        x = x[:, :, idx][:, :, :, idx]
+    return np.repeat(x, c, axis=1).astype(np.float32)
+
+
+def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_index: int | None, size: int,
+                lr: float, show_ops: bool, interactive: bool | None, frames_dir: Path | None) -> None:
+    import numpy as np
+
+    import tinygrad_cv as tg
+    from tinygrad_cv import checkpoint as ckpt
+    from tinygrad_cv import data
+    from tinygrad_cv.models import registry
+    from tinygrad_cv.nn.functional.loss import cross_entropy
+    from tinygrad_cv.step import Stepper
+    from viz.format import describe_module, describe_ops
+    from viz.text import use_color, styler
+
+    out = click.echo
+    if frames_dir is not None:
+        fail("--frames with a MODEL is not written yet; use --no-interactive for the transcript")
+        return
+    spec = registry.get(name)
+    net = spec.build()
+    if checkpoint is not None:
+        try:
+            ckpt.load(net, checkpoint)
+        except (ValueError, OSError) as e:
+            fail(str(e).splitlines()[0])
+            return
+    images, labels = data.mnist("test")
+    if digit is not None:
+        index = int((labels == digit).nonzero()[0][0])
+    else:
+        index = 0 if image_index is None else image_index
+        if index >= len(labels):
+            fail(f"--index {index}: the shipped held-out set has {len(labels)} images (0..{len(labels) - 1})")
+            return
+    target = int(labels[index])
+    x = tg.Tensor(model_input(spec, images[index], size), requires_grad=True)
+    x.label = "x"
+    net.eval() if hasattr(net, "eval") else None
+    try:
+        logits = net(x)
+    except ValueError as e:
+        fail(f"{name} cannot take a {tuple(x.shape)} input: {e}")
+        return
+    loss = cross_entropy(logits, np.array([target]))
+    loss.label = "loss"
+    stepper = Stepper(loss, by="module", model=net)
+    style = styler(use_color())
+    out(f"{name}: held-out digit #{index} (a {target}), input {tuple(x.shape)}, "
+        f"{'weights from ' + str(checkpoint) if checkpoint else 'untrained weights'}; "
+        f"{len(stepper.events)} module steps ({len(stepper.ops_events)} primitive events)")
+    def show(event) -> None:
+        out(describe_module(event, style, lr=lr) if hasattr(event, "ops") else _seed(event, style))
+        if show_ops and hasattr(event, "ops"):
+            show_inside(event)
+
+    def show_inside(event) -> None:
+        for line in describe_ops(event, style).splitlines():
+            out("      | " + line)
+
+    if interactive is False:
+        for event in stepper:
+            show(event)
+        return
+    keys = "Enter next, b back, o open the step into its ops, q quit"
+    out(f"keys: {keys}")
+    while True:
+        out(f"step {stepper.position}/{len(stepper.events)} > ", nl=False)
+        line = sys.stdin.readline()
+        if not line:
+            out("")
+            return
+        cmd = line.strip()
+        if cmd in ("", "n", "next"):
+            event = stepper.next()
+            if event is None:
+                out("(at the end: b steps back, q quits)")
+            else:
+                show(event)
+        elif cmd in ("b", "back"):
+            if stepper.position == 0:
+                out("(at the start)")
+            else:
+                event = stepper.back()
+                if event is None:
+                    out("back to the start")
+                else:
+                    out("back to:")
+                    show(event)
+        elif cmd in ("o", "open"):
+            event = stepper.current
+            if event is None or not hasattr(event, "ops"):
+                out("(no module step to open here)")
+            else:
+                show_inside(event)
+        elif cmd in ("q", "quit", "exit"):
+            return
+        else:
+            out(f"unknown command {cmd!r}; keys: {keys}")
+
+
+def _seed(event, style) -> str:
+    from viz.format import describe
+
+    return describe(event, style)
