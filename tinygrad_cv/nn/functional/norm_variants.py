@@ -156,7 +156,7 @@ def instance_norm(x: Tensor, running_mean: Any = None, running_var: Any = None, 
     not supported: running_mean and running_var must be None, use_input_stats True.
     """
     if running_mean is not None or running_var is not None or not use_input_stats:
-        raise NotImplementedError("instance_norm: running statistics are not supported; "
+        raise ValueError("instance_norm: running statistics are not supported; "
                                   "pass running_mean=None, running_var=None, use_input_stats=True")
     if x.ndim < 3:
         raise ValueError(f"instance_norm: input must be (N, C, L) or (N, C, H, W), got shape {tuple(x.shape)}")

@@ -145,7 +145,7 @@ class InstanceNorm2d(Module):
                  affine: bool = False, track_running_stats: bool = False):
         super().__init__()
         if track_running_stats:
-            raise NotImplementedError("InstanceNorm2d: track_running_stats=True is not supported")
+            raise ValueError("InstanceNorm2d: track_running_stats=True is not supported")
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         _param_pair(self, (num_features,), affine)
