@@ -56,6 +56,19 @@ class Terminal:
             time.sleep(0.05)
         pytest.fail(f"{text!r} never appeared; screen:\n{self.screen()}")
 
+    def wait_until(self, check, what: str, timeout: float = 20.0) -> str:
+        """The screen once ``check(screen)`` holds (a message may show a frame before the table redraws)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            shown = self.screen()
+            try:
+                if check(shown):
+                    return shown
+            except (StopIteration, KeyError, ValueError, AttributeError):
+                pass
+            time.sleep(0.05)
+        pytest.fail(f"{what} never appeared; screen:\n{self.screen()}")
+
     def send(self, *keys: str) -> None:
         for key in keys:                        # one at a time, as a person types
             subprocess.run(self.server + ["send-keys", "-t", "s", key], check=True, env=self.env)
@@ -153,14 +166,14 @@ def test_course_example_every_key(terminal):
     t.send("e")
     t.wait_for("set z=")                                           # the selected input, ready to type
     t.send("C-u", *"set x=3", "Enter")
-    s = t.wait_for("replayed with x = 3")
+    s = t.wait_until(lambda s: "replayed with x = 3" in s and table(s)["q"][1] == "8", "the replay with x = 3")
     assert "step 5/7" in s
     rows = table(s)
     assert rows["x"] == ("input", "3", "") and rows["q"] == ("x + y", "8", "-4") and rows["f"] == ("q * z", "-32", "1")
     assert rows["z"][2] == "8"                                        # df/dz = q = 8 now
     # typing "set y=1" does the same
     t.send("s", "e", "t", "Space", "y", "=", "1", "Enter")
-    s = t.wait_for("replayed with y = 1")
+    s = t.wait_until(lambda s: "replayed with y = 1" in s and table(s)["q"][1] == "4", "the replay with y = 1")
     assert table(s)["q"] == ("x + y", "4", "-4") and "step 5/7" in s
     t.send("e", "C-u")                                                 # a bad value is one line, nothing changes
     t.send(*"set x=abc", "Enter")
