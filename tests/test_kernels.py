@@ -186,6 +186,17 @@ def test_max_pool_ties_pick_first_and_padding_never_wins(kernels):
     assert arg[0, 0, 1, 1] == 0  # all four tie: the first in scan order wins
 
 
+@pytest.mark.parametrize("k, s, p", [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1))], ids=str)
+def test_max_pool_nan_wins_first_one(kernels, k, s, p):
+    _, mod = kernels
+    x = np.random.default_rng(5).standard_normal((2, 3, 8, 7))
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = x[1, 2, 3, 3] = x[1, 2, 4, 4] = np.nan
+    y, arg = mod.max_pool2d_forward(x, k, s, p)
+    y_ref, arg_ref = ref.max_pool2d_forward(x, k, s, p)
+    np.testing.assert_array_equal(y, y_ref)  # NaN == NaN here
+    np.testing.assert_array_equal(arg, arg_ref)
+
+
 # -- against torch, where installed -------------------------------------------------------------
 
 TORCH_CONV = [((4, 1, 12, 12), (6, 1, 5, 5), 1, 2, 1), ((2, 6, 9, 9), (16, 6, 5, 5), 1, 0, 1),
