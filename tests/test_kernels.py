@@ -243,3 +243,20 @@ def test_output_size_formula_and_errors():
         output_hw((7, 7), (3, 3), (3, 3), (0, 0), strict=True)
     with pytest.raises(ValueError, match="less than 1"):
         output_hw((2, 9), (3, 3), (1, 1), (0, 0))
+
+
+@pytest.mark.parametrize("xs, ws, s, p, g", TORCH_CONV + [((2, 32, 4, 4), (16, 32, 3, 3), 1, 1, 1)], ids=lambda v: str(v))
+def test_numba_kept_columns_give_the_same_gradients(xs, ws, s, p, g):
+    mod = load_backend("numba")
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
+    b = rng.standard_normal(ws[0]).astype(np.float32)
+    y, kept = mod.conv2d_forward_keep(x, w, b, (s, s), (p, p), g)
+    np.testing.assert_array_equal(y, mod.conv2d_forward(x, w, b, (s, s), (p, p), g))
+    if mod.conv_route(xs, ws, (s, s), (p, p), g) == "gemm":
+        assert "cols" in kept
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    got = mod.conv2d_backward_kept(dy, x, w, (s, s), (p, p), g, True, True, True, kept)
+    want = ref.conv2d_backward(dy, x, w, (s, s), (p, p), g)
+    for a, e in zip(got, want):
+        _close(a, e, np.float32)

@@ -123,9 +123,16 @@ def _nchw_to_rows(lo, hi, d, Y, db):  # pragma: no cover - compiled
         db[o] = s
 
 
-def _cols(x: np.ndarray, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int], OH: int, OW: int) -> np.ndarray:
+# Column matrices up to this size are kept from the forward for the weight gradient (when the
+# caller asks: cpu/__init__.py conv2d_forward_keep), instead of being rebuilt in backward.
+KEEP_MAX_BYTES = 64 << 20
+
+
+def _cols(x: np.ndarray, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int], OH: int, OW: int,
+          fresh: bool = False) -> np.ndarray:
     N, C = x.shape[:2]
-    cols = buffer("cols", (C * k[0] * k[1], N * OH * OW), x.dtype)
+    shape = (C * k[0] * k[1], N * OH * OW)
+    cols = np.empty(shape, x.dtype) if fresh else buffer("cols", shape, x.dtype)
     parallel_for(_im2col, cols.shape[0], x, k[0], k[1], s[0], s[1], p[0], p[1], OH, OW, cols)
     return cols
 
@@ -144,8 +151,10 @@ def is_single_position(x_shape: tuple[int, ...], w_shape: tuple[int, ...], paddi
 
 
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[int, int], padding: tuple[int, int],
-            groups: int, out_hw: tuple[int, int]) -> np.ndarray:
-    """y = W @ cols + b, reshaped to (N, O, OH, OW) (x, w, b C-contiguous, one dtype)."""
+            groups: int, out_hw: tuple[int, int], keep: dict | None = None) -> np.ndarray:
+    """y = W @ cols + b, reshaped to (N, O, OH, OW) (x, w, b C-contiguous, one dtype). With a
+    dict ``keep``, the column matrix (if built and not over KEEP_MAX_BYTES) goes in keep["cols"]
+    for backward's weight gradient."""
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     OH, OW = out_hw
@@ -159,7 +168,10 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[in
         if b is not None:
             y += b.reshape(1, O, 1, 1)
         return y
-    cols = _cols(x, (kh, kw), stride, padding, OH, OW)
+    big = Cg * groups * kh * kw * N * OH * OW * x.itemsize > KEEP_MAX_BYTES
+    cols = _cols(x, (kh, kw), stride, padding, OH, OW, fresh=keep is not None and not big)
+    if keep is not None and not big:
+        keep["cols"] = cols
     Y = buffer("rows", (O, N * OH * OW), x.dtype)
     Og, K = O // groups, Cg * kh * kw
     w2 = w.reshape(O, K)
@@ -171,9 +183,10 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[in
 
 
 def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int],
-             groups: int, need_input: bool, need_weight: bool
+             groups: int, need_input: bool, need_weight: bool, cols: np.ndarray | None = None
              ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
-    """(dx, dW, db): dW = dY @ cols.T, dx = col2im(W.T @ dY), db = sum of dY over batch and positions."""
+    """(dx, dW, db): dW = dY @ cols.T, dx = col2im(W.T @ dY), db = sum of dY over batch and positions.
+    ``cols``: the forward's column matrix of x, if it kept one (else it is built again)."""
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     OH, OW = dy.shape[2:]
@@ -197,7 +210,8 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, in
     parallel_for(_nchw_to_rows, O, dy.reshape(N, O, OH * OW), dY, db)
     Og, K = O // groups, Cg * kh * kw
     if need_weight:
-        cols = _cols(x, (kh, kw), stride, padding, OH, OW)
+        if cols is None:
+            cols = _cols(x, (kh, kw), stride, padding, OH, OW)
         dw = np.empty((O, K), x.dtype)
         for g in range(groups):
             matmul(dY[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K].T, dw[g * Og:(g + 1) * Og])
