@@ -46,3 +46,10 @@ def test_split_matmul_matches_numpy(two_threads, monkeypatch, shape, transposed)
     out = np.empty((M, N), np.float32)
     gemm.matmul(a, b, out)
     np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-4)
+
+
+def test_small_work_stays_on_the_calling_thread(two_threads):
+    import threading
+    who = set()
+    threads.parallel_for(lambda lo, hi: who.add(threading.get_ident()), 8, work=10)
+    assert who == {threading.get_ident()}

@@ -133,7 +133,7 @@ def _cols(x: np.ndarray, k: tuple[int, int], s: tuple[int, int], p: tuple[int, i
     N, C = x.shape[:2]
     shape = (C * k[0] * k[1], N * OH * OW)
     cols = np.empty(shape, x.dtype) if fresh else buffer("cols", shape, x.dtype)
-    parallel_for(_im2col, cols.shape[0], x, k[0], k[1], s[0], s[1], p[0], p[1], OH, OW, cols)
+    parallel_for(_im2col, cols.shape[0], x, k[0], k[1], s[0], s[1], p[0], p[1], OH, OW, cols, work=cols.size)
     return cols
 
 
@@ -178,7 +178,8 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[in
     for g in range(groups):
         matmul(w2[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K], Y[g * Og:(g + 1) * Og])
     y = np.empty((N, O, OH, OW), x.dtype)
-    parallel_for(_rows_to_nchw, N * O, Y, np.zeros(O, x.dtype) if b is None else b, y.reshape(N, O, OH * OW))
+    parallel_for(_rows_to_nchw, N * O, Y, np.zeros(O, x.dtype) if b is None else b, y.reshape(N, O, OH * OW),
+                 work=2 * y.size)
     return y
 
 
@@ -207,7 +208,7 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, in
             dx = np.matmul(w2.T, dy3).reshape(x.shape)
         return dx, dw, dy3.sum(axis=(0, 2))
     dY, db = buffer("dY", (O, N * OH * OW), x.dtype), np.empty(O, x.dtype)
-    parallel_for(_nchw_to_rows, O, dy.reshape(N, O, OH * OW), dY, db)
+    parallel_for(_nchw_to_rows, O, dy.reshape(N, O, OH * OW), dY, db, work=2 * dy.size)
     Og, K = O // groups, Cg * kh * kw
     if need_weight:
         if cols is None:
@@ -222,5 +223,6 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, in
         for g in range(groups):
             matmul(w2[g * Og:(g + 1) * Og].T, dY[g * Og:(g + 1) * Og], dcols[g * K:(g + 1) * K])
         dx = np.zeros(x.shape, x.dtype)
-        parallel_for(_col2im, N * C, dcols, kh, kw, stride[0], stride[1], padding[0], padding[1], OH, OW, dx)
+        parallel_for(_col2im, N * C, dcols, kh, kw, stride[0], stride[1], padding[0], padding[1], OH, OW, dx,
+                     work=2 * dcols.size)
     return dx, dw, db

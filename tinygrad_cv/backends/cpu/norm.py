@@ -116,12 +116,12 @@ def batch_norm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray
     y = np.empty_like(x)
     if mean is None:
         mean, var, inv_std = np.empty(C, dt), np.empty(C, dt), np.empty(C, dt)
-        parallel_for(_train_forward, C, _nc_l(x), g, b, float(eps), _nc_l(y), mean, var, inv_std)
+        parallel_for(_train_forward, C, _nc_l(x), g, b, float(eps), _nc_l(y), mean, var, inv_std, work=3 * x.size)
         return y, mean, var, inv_std
     mean, var = c_array(np.asarray(mean), dt), c_array(np.asarray(var), dt)
     inv_std = (1 / np.sqrt(var + dt.type(eps))).astype(dt, copy=False)
     scale = g * inv_std
-    parallel_for(_affine, x.shape[0] * C, _nc_l(x), scale, b - mean * scale, _nc_l(y))
+    parallel_for(_affine, x.shape[0] * C, _nc_l(x), scale, b - mean * scale, _nc_l(y), work=2 * x.size)
     return y, mean, var, inv_std
 
 
@@ -135,9 +135,10 @@ def batch_norm_backward(up: np.ndarray, x: np.ndarray, mean: np.ndarray, inv_std
     dgamma, dbeta = np.empty(C, dt), np.empty(C, dt)
     dx = np.empty_like(x)
     if training:
-        parallel_for(_train_backward, C, _nc_l(up), _nc_l(x), mean, inv_std, g, _nc_l(dx), dgamma, dbeta)
+        parallel_for(_train_backward, C, _nc_l(up), _nc_l(x), mean, inv_std, g, _nc_l(dx), dgamma, dbeta,
+                     work=5 * x.size)
     else:
-        parallel_for(_eval_backward, C, _nc_l(up), _nc_l(x), mean, inv_std, dgamma, dbeta)
+        parallel_for(_eval_backward, C, _nc_l(up), _nc_l(x), mean, inv_std, dgamma, dbeta, work=2 * x.size)
         scale = g * inv_std
-        parallel_for(_affine, x.shape[0] * C, _nc_l(up), scale, np.zeros(C, dt), _nc_l(dx))
+        parallel_for(_affine, x.shape[0] * C, _nc_l(up), scale, np.zeros(C, dt), _nc_l(dx), work=2 * x.size)
     return dx, dgamma, dbeta

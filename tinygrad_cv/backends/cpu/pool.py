@@ -130,7 +130,7 @@ def max_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair, pad
     N, C = x.shape[:2]
     y = np.empty((N, C, *output_hw(x.shape[2:], kernel_size, stride, padding)), x.dtype)
     arg = np.empty(y.shape, np.int64)
-    parallel_for(_max_pool, N * C, x, *kernel_size, *stride, *padding, y, arg)
+    parallel_for(_max_pool, N * C, x, *kernel_size, *stride, *padding, y, arg, work=x.size + 3 * y.size)
     return y, arg
 
 
@@ -141,7 +141,7 @@ def max_pool2d_backward(
     dy = c_array(grad_out)
     N, C, H, W = input_shape
     dx = np.zeros((N, C, H * W), dy.dtype)
-    parallel_for(_max_unpool, N * C, dy, c_array(argmax, np.dtype(np.int64)), dx)
+    parallel_for(_max_unpool, N * C, dy, c_array(argmax, np.dtype(np.int64)), dx, work=4 * dy.size)
     return dx.reshape(input_shape)
 
 
@@ -150,7 +150,7 @@ def avg_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair, pad
     x = c_array(x)
     N, C = x.shape[:2]
     y = np.empty((N, C, *output_hw(x.shape[2:], kernel_size, stride, padding)), x.dtype)
-    parallel_for(_avg_pool, N * C, x, *kernel_size, *stride, *padding, y)
+    parallel_for(_avg_pool, N * C, x, *kernel_size, *stride, *padding, y, work=x.size + y.size)
     return y
 
 
@@ -160,5 +160,6 @@ def avg_pool2d_backward(
     """dx: each output's gradient spread evenly, 1/(kh*kw), over its window."""
     dy = c_array(grad_out)
     dx = np.zeros(tuple(input_shape), dy.dtype)
-    parallel_for(_avg_unpool, dy.shape[0] * dy.shape[1], dy, *kernel_size, *stride, *padding, dx)
+    parallel_for(_avg_unpool, dy.shape[0] * dy.shape[1], dy, *kernel_size, *stride, *padding, dx,
+                 work=dy.size + dx.size)
     return dx
