@@ -186,6 +186,17 @@ def test_max_pool_ties_pick_first_and_padding_never_wins(kernels):
     assert arg[0, 0, 1, 1] == 0  # all four tie: the first in scan order wins
 
 
+@pytest.mark.parametrize("k, s, p", [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1))], ids=str)
+def test_max_pool_nan_wins_first_one(kernels, k, s, p):
+    _, mod = kernels
+    x = np.random.default_rng(5).standard_normal((2, 3, 8, 7))
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = x[1, 2, 3, 3] = x[1, 2, 4, 4] = np.nan
+    y, arg = mod.max_pool2d_forward(x, k, s, p)
+    y_ref, arg_ref = ref.max_pool2d_forward(x, k, s, p)
+    np.testing.assert_array_equal(y, y_ref)  # NaN == NaN here
+    np.testing.assert_array_equal(arg, arg_ref)
+
+
 # -- against torch, where installed -------------------------------------------------------------
 
 TORCH_CONV = [((4, 1, 12, 12), (6, 1, 5, 5), 1, 2, 1), ((2, 6, 9, 9), (16, 6, 5, 5), 1, 0, 1),
@@ -232,3 +243,20 @@ def test_output_size_formula_and_errors():
         output_hw((7, 7), (3, 3), (3, 3), (0, 0), strict=True)
     with pytest.raises(ValueError, match="less than 1"):
         output_hw((2, 9), (3, 3), (1, 1), (0, 0))
+
+
+@pytest.mark.parametrize("xs, ws, s, p, g", TORCH_CONV + [((2, 32, 4, 4), (16, 32, 3, 3), 1, 1, 1)], ids=lambda v: str(v))
+def test_numba_kept_columns_give_the_same_gradients(xs, ws, s, p, g):
+    mod = load_backend("numba")
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
+    b = rng.standard_normal(ws[0]).astype(np.float32)
+    y, kept = mod.conv2d_forward_keep(x, w, b, (s, s), (p, p), g)
+    np.testing.assert_array_equal(y, mod.conv2d_forward(x, w, b, (s, s), (p, p), g))
+    if mod.conv_route(xs, ws, (s, s), (p, p), g) == "gemm":
+        assert "cols" in kept
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    got = mod.conv2d_backward_kept(dy, x, w, (s, s), (p, p), g, True, True, True, kept)
+    want = ref.conv2d_backward(dy, x, w, (s, s), (p, p), g)
+    for a, e in zip(got, want):
+        _close(a, e, np.float32)

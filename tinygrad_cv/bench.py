@@ -93,6 +93,15 @@ def _conv_case(row: dict[str, Any], engine: str, torch: Any) -> Callable[[], Any
     s2, p2 = (s, s), (p, p)
     dy = rng.standard_normal(mod.conv2d_forward(x, w, b, s2, p2, 1).shape).astype(np.float32)
 
+    keep = getattr(mod, "conv2d_forward_keep", None)
+    if keep is not None:
+        # what Conv2dOp runs when a weight gradient is wanted: the forward keeps the im2col
+        # columns of the GEMM route for the backward (torch's autograd keeps its own saved state)
+        def run_kept():
+            _, kept = keep(x, w, b, s2, p2, 1)
+            return mod.conv2d_backward_kept(dy, x, w, s2, p2, 1, True, True, True, kept)
+        return run_kept
+
     def run():
         mod.conv2d_forward(x, w, b, s2, p2, 1)
         return mod.conv2d_backward(dy, x, w, s2, p2, 1)

@@ -156,7 +156,7 @@ def _pool_fwd(x, y, arg, kh, kw, sh, sw, ph, pw, is_max):  # pragma: no cover - 
                 continue
             val = x[n, c, h, v]
             s += val
-            if val > best or val != val or where < 0:
+            if val > best or (val != val and best == best) or where < 0:
                 best = val
                 where = h * W + v
     if is_max:

@@ -18,7 +18,34 @@ import numpy as np
 from numba import njit
 
 from .common import SERIAL, buffer, valid_range
-from .threads import parallel_for
+from .threads import num_threads, parallel_for
+
+# A product of at least this many flops is split over the threads (NumPy's BLAS runs on one: see
+# threads.py). Measured on ResNet-18's products at CIFAR size, 0.6 ms each on one thread: 1.3-1.5x
+# faster over two of our threads, each running BLAS on its share of the rows or columns.
+_SPLIT_FLOPS = 8e6
+
+
+def _mm_rows(lo, hi, a, b, out):
+    np.matmul(a[lo:hi], b, out=out[lo:hi])
+
+
+def _mm_cols(lo, hi, a, b, out):
+    np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out = a @ b (2-D), shared over the threads by rows of a or columns of b when it is big
+    enough to pay for the hand-off (BLAS releases the GIL, so the shares run at once)."""
+    M, K = a.shape
+    N = b.shape[1]
+    if 2.0 * M * K * N < _SPLIT_FLOPS or num_threads() < 2:
+        return np.matmul(a, b, out=out)
+    if M >= N:
+        parallel_for(_mm_rows, M, a, b, out, pieces_per_thread=2)
+    else:
+        parallel_for(_mm_cols, N, a, b, out, pieces_per_thread=2)
+    return out
 
 
 @njit(**SERIAL)
@@ -96,10 +123,17 @@ def _nchw_to_rows(lo, hi, d, Y, db):  # pragma: no cover - compiled
         db[o] = s
 
 
-def _cols(x: np.ndarray, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int], OH: int, OW: int) -> np.ndarray:
+# Column matrices up to this size are kept from the forward for the weight gradient (when the
+# caller asks: cpu/__init__.py conv2d_forward_keep), instead of being rebuilt in backward.
+KEEP_MAX_BYTES = 64 << 20
+
+
+def _cols(x: np.ndarray, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int], OH: int, OW: int,
+          fresh: bool = False) -> np.ndarray:
     N, C = x.shape[:2]
-    cols = buffer("cols", (C * k[0] * k[1], N * OH * OW), x.dtype)
-    parallel_for(_im2col, cols.shape[0], x, k[0], k[1], s[0], s[1], p[0], p[1], OH, OW, cols)
+    shape = (C * k[0] * k[1], N * OH * OW)
+    cols = np.empty(shape, x.dtype) if fresh else buffer("cols", shape, x.dtype)
+    parallel_for(_im2col, cols.shape[0], x, k[0], k[1], s[0], s[1], p[0], p[1], OH, OW, cols, work=cols.size)
     return cols
 
 
@@ -117,8 +151,10 @@ def is_single_position(x_shape: tuple[int, ...], w_shape: tuple[int, ...], paddi
 
 
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[int, int], padding: tuple[int, int],
-            groups: int, out_hw: tuple[int, int]) -> np.ndarray:
-    """y = W @ cols + b, reshaped to (N, O, OH, OW) (x, w, b C-contiguous, one dtype)."""
+            groups: int, out_hw: tuple[int, int], keep: dict | None = None) -> np.ndarray:
+    """y = W @ cols + b, reshaped to (N, O, OH, OW) (x, w, b C-contiguous, one dtype). With a
+    dict ``keep``, the column matrix (if built and not over KEEP_MAX_BYTES) goes in keep["cols"]
+    for backward's weight gradient."""
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     OH, OW = out_hw
@@ -132,21 +168,26 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[in
         if b is not None:
             y += b.reshape(1, O, 1, 1)
         return y
-    cols = _cols(x, (kh, kw), stride, padding, OH, OW)
+    big = Cg * groups * kh * kw * N * OH * OW * x.itemsize > KEEP_MAX_BYTES
+    cols = _cols(x, (kh, kw), stride, padding, OH, OW, fresh=keep is not None and not big)
+    if keep is not None and not big:
+        keep["cols"] = cols
     Y = buffer("rows", (O, N * OH * OW), x.dtype)
     Og, K = O // groups, Cg * kh * kw
     w2 = w.reshape(O, K)
     for g in range(groups):
-        np.matmul(w2[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K], out=Y[g * Og:(g + 1) * Og])
+        matmul(w2[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K], Y[g * Og:(g + 1) * Og])
     y = np.empty((N, O, OH, OW), x.dtype)
-    parallel_for(_rows_to_nchw, N * O, Y, np.zeros(O, x.dtype) if b is None else b, y.reshape(N, O, OH * OW))
+    parallel_for(_rows_to_nchw, N * O, Y, np.zeros(O, x.dtype) if b is None else b, y.reshape(N, O, OH * OW),
+                 work=2 * y.size)
     return y
 
 
 def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int],
-             groups: int, need_input: bool, need_weight: bool
+             groups: int, need_input: bool, need_weight: bool, cols: np.ndarray | None = None
              ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
-    """(dx, dW, db): dW = dY @ cols.T, dx = col2im(W.T @ dY), db = sum of dY over batch and positions."""
+    """(dx, dW, db): dW = dY @ cols.T, dx = col2im(W.T @ dY), db = sum of dY over batch and positions.
+    ``cols``: the forward's column matrix of x, if it kept one (else it is built again)."""
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
     OH, OW = dy.shape[2:]
@@ -167,19 +208,21 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, in
             dx = np.matmul(w2.T, dy3).reshape(x.shape)
         return dx, dw, dy3.sum(axis=(0, 2))
     dY, db = buffer("dY", (O, N * OH * OW), x.dtype), np.empty(O, x.dtype)
-    parallel_for(_nchw_to_rows, O, dy.reshape(N, O, OH * OW), dY, db)
+    parallel_for(_nchw_to_rows, O, dy.reshape(N, O, OH * OW), dY, db, work=2 * dy.size)
     Og, K = O // groups, Cg * kh * kw
     if need_weight:
-        cols = _cols(x, (kh, kw), stride, padding, OH, OW)
+        if cols is None:
+            cols = _cols(x, (kh, kw), stride, padding, OH, OW)
         dw = np.empty((O, K), x.dtype)
         for g in range(groups):
-            np.matmul(dY[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K].T, out=dw[g * Og:(g + 1) * Og])
+            matmul(dY[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K].T, dw[g * Og:(g + 1) * Og])
         dw = dw.reshape(w.shape)
     if need_input:
         w2 = w.reshape(O, K)
         dcols = buffer("dcols", (C * kh * kw, N * OH * OW), x.dtype)
         for g in range(groups):
-            np.matmul(w2[g * Og:(g + 1) * Og].T, dY[g * Og:(g + 1) * Og], out=dcols[g * K:(g + 1) * K])
+            matmul(w2[g * Og:(g + 1) * Og].T, dY[g * Og:(g + 1) * Og], dcols[g * K:(g + 1) * K])
         dx = np.zeros(x.shape, x.dtype)
-        parallel_for(_col2im, N * C, dcols, kh, kw, stride[0], stride[1], padding[0], padding[1], OH, OW, dx)
+        parallel_for(_col2im, N * C, dcols, kh, kw, stride[0], stride[1], padding[0], padding[1], OH, OW, dx,
+                     work=2 * dcols.size)
     return dx, dw, db

@@ -12,7 +12,7 @@ import numpy as np
 
 from ... import backends
 from ...backends.shapes import conv_strictness, output_hw, pair
-from ...graph import Op
+from ...graph import Op, is_grad_enabled
 from ...tensors import Tensor
 
 Size2 = int | Sequence[int]
@@ -36,12 +36,24 @@ class Conv2dOp(Op):
         x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
         ctx.save_for_backward(x, w)
         ctx.has_bias = b is not None
+        # a backend may keep work of the forward for backward (the numba backend: im2col's columns
+        # for the weight gradient), when a weight gradient will be asked for
+        keep = getattr(ctx.kernels, "conv2d_forward_keep", None)
+        ctx.kept = None
+        if keep is not None and is_grad_enabled() and len(ctx.needs_input_grad) > 1 and ctx.needs_input_grad[1]:
+            y, ctx.kept = keep(x, w, b, self.stride, self.padding, self.groups)
+            return y
         return ctx.kernels.conv2d_forward(x, w, b, self.stride, self.padding, self.groups)
 
     def backward(self, ctx, up: np.ndarray):
         x, w = ctx.saved_tensors
         needs = tuple(ctx.needs_input_grad) + (False,) * (3 - len(ctx.needs_input_grad))
-        dx, dw, db = ctx.kernels.conv2d_backward(up, x, w, self.stride, self.padding, self.groups, *needs)
+        if ctx.kept is not None:
+            kept, ctx.kept = ctx.kept, None           # used once; a second backward rebuilds it
+            dx, dw, db = ctx.kernels.conv2d_backward_kept(up, x, w, self.stride, self.padding, self.groups,
+                                                          *needs, kept)
+        else:
+            dx, dw, db = ctx.kernels.conv2d_backward(up, x, w, self.stride, self.padding, self.groups, *needs)
         return (dx, dw, db) if ctx.has_bias else (dx, dw)
 
 

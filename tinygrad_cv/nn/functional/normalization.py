@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import backends
 from ...graph import Op
 from ...tensors import Tensor
 
@@ -35,19 +36,24 @@ class BatchNormOp(Op):
         self.has_weight, self.has_bias = has_weight, has_bias
         self.running = (mean, var)
 
-    def _batch_stats(self, x: np.ndarray, axes: tuple[int, ...], shape: tuple[int, ...]):
-        """The batch's mean and biased variance; the running statistics move toward them."""
-        mean = x.mean(axis=axes)
-        centered = x - mean.reshape(shape)
-        var = np.mean(centered * centered, axis=axes)          # biased: divide by m
-        m, mo = x.size // x.shape[1], self.momentum
+    def _move_running(self, mean: np.ndarray, var: np.ndarray, m: int) -> None:
+        """The running statistics (if given) move toward the batch's: momentum * batch, the
+        variance unbiased (times m / (m - 1)), as PyTorch."""
+        mo = self.momentum
         rm, rv = self.running
         if rm is not None:
             rm *= 1 - mo
             rm += mo * mean.astype(rm.dtype, copy=False)
         if rv is not None:
             rv *= 1 - mo
-            rv += mo * (var * (m / (m - 1))).astype(rv.dtype, copy=False)   # unbiased, as PyTorch
+            rv += mo * (var * (m / (m - 1))).astype(rv.dtype, copy=False)
+
+    def _batch_stats(self, x: np.ndarray, axes: tuple[int, ...], shape: tuple[int, ...]):
+        """The batch's mean and biased variance; the running statistics move toward them."""
+        mean = x.mean(axis=axes)
+        centered = x - mean.reshape(shape)
+        var = np.mean(centered * centered, axis=axes)          # biased: divide by m
+        self._move_running(mean, var, x.size // x.shape[1])
         return centered, var
 
     def _params(self, rest):
@@ -55,7 +61,26 @@ class BatchNormOp(Op):
         b = rest[int(self.has_weight)] if self.has_bias else None
         return w, b
 
+    @staticmethod
+    def _fused_kernels(x, w, b):
+        """The selected backend's one-pass batch norm (the numba backend's: backends/cpu/norm.py),
+        when it has one and every array has x's float dtype; else None and the NumPy lines run."""
+        k = getattr(backends.kernels(), "batch_norm_forward", None)
+        ok = x.dtype in (np.float32, np.float64) and all(a is None or a.dtype == x.dtype for a in (w, b))
+        return backends.kernels() if k is not None and ok else None
+
     def forward(self, ctx, x, *rest):
+        w, b = self._params(rest)
+        ctx.fused = self._fused_kernels(x, w, b)
+        if ctx.fused is not None:
+            # the same math as below in one pass per channel; saves x itself, no x_hat
+            if self.training:
+                y, mean, var, inv_std = ctx.fused.batch_norm_forward(x, w, b, self.eps)
+                self._move_running(mean, var, x.size // x.shape[1])
+            else:
+                y, mean, var, inv_std = ctx.fused.batch_norm_forward(x, w, b, self.eps, *self.running)
+            ctx.save_for_backward(x, mean, inv_std, w)
+            return y
         axes, shape = _axes_and_shape(x.ndim)
         if self.training:
             centered, var = self._batch_stats(x, axes, shape)
@@ -64,7 +89,6 @@ class BatchNormOp(Op):
             centered = x - mean.reshape(shape).astype(x.dtype, copy=False)
         inv_std = (1 / np.sqrt(var + x.dtype.type(self.eps))).astype(x.dtype, copy=False)
         x_hat = centered * inv_std.reshape(shape)
-        w, b = self._params(rest)
         ctx.save_for_backward(x_hat, inv_std, w)
         y = x_hat * w.reshape(shape) if w is not None else x_hat.copy()
         if b is not None:
@@ -72,6 +96,10 @@ class BatchNormOp(Op):
         return y
 
     def backward(self, ctx, up):
+        if ctx.fused is not None:
+            x, mean, inv_std, w = ctx.saved_tensors
+            dx, dgamma, dbeta = ctx.fused.batch_norm_backward(up, x, mean, inv_std, w, self.training)
+            return (dx,) + ((dgamma,) if self.has_weight else ()) + ((dbeta,) if self.has_bias else ())
         x_hat, inv_std, w = ctx.saved_tensors
         x = x_hat
         axes, shape = _axes_and_shape(x.ndim)
@@ -91,7 +119,6 @@ class BatchNormOp(Op):
         if self.has_bias:
             grads.append(up.sum(axis=axes))               # dy/dbeta = 1
         return tuple(grads)
-
 
 
 def _as_array(t: Any) -> np.ndarray | None:
