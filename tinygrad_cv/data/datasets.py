@@ -12,6 +12,7 @@ record one label byte then 3,072 pixel bytes, red plane, green, blue), in ``root
 """
 from __future__ import annotations
 
+import abc
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -25,8 +26,11 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 _RECORD = 1 + 3 * 32 * 32
 
 
-class _ImageDataset:
-    """Images (N, C, H, W) uint8 and labels, served one sample at a time as torchvision does."""
+class _ImageDataset(abc.ABC):
+    """Images (N, C, H, W) uint8 and labels, served one sample at a time as torchvision does.
+
+    Each dataset says how to read image ``i`` as (C, H, W) in ``_chw``.
+    """
 
     data: np.ndarray
     targets: np.ndarray
@@ -34,8 +38,9 @@ class _ImageDataset:
     def __init__(self, transform: Callable[[Any], Any] | None, target_transform: Callable[[Any], Any] | None):
         self.transform, self.target_transform = transform, target_transform
 
+    @abc.abstractmethod
     def _chw(self, i: int) -> np.ndarray:
-        raise NotImplementedError
+        """Image ``i`` as a (C, H, W) uint8 array."""
 
     def __len__(self) -> int:
         return len(self.targets)
