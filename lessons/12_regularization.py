@@ -18,7 +18,7 @@ import numpy as np
 
 import tinygrad_cv as tg
 import tinygrad_cv.nn.functional as F
-from lessons._lesson import accuracy, check, digits, heading, plots_wanted, run, save_figure, say, start, table
+from lessons._lesson import accuracy, check, digits, heading, plots_wanted, run, save_figure, say, start, table, train_steps
 from tinygrad_cv import nn, optim
 
 
@@ -29,18 +29,7 @@ def mlp(p_drop: float) -> nn.Sequential:
 def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, steps: int, weight_decay: float) -> nn.Module:
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=weight_decay)
     loader = tg.data.DataLoader((x, y), batch_size=50, shuffle=True, seed=0)
-    done = 0
-    model.train()
-    while done < steps:
-        for xb, yb in loader:
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            done += 1
-            if done == steps:
-                break
-    model.eval()
+    train_steps(model, opt, loader, steps)
     return model
 
 

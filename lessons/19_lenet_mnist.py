@@ -23,7 +23,7 @@ import numpy as np
 
 import tinygrad_cv as tg
 import tinygrad_cv.nn.functional as F
-from lessons._lesson import accuracy, check, heading, plots_wanted, run, save_figure, say, start, table
+from lessons._lesson import accuracy, check, heading, plots_wanted, run, save_figure, say, start, table, train_steps
 from tinygrad_cv import models, optim, train
 
 
@@ -34,17 +34,7 @@ def race(activation: str, pool: str, images: np.ndarray, labels: np.ndarray, ste
     net = models.lenet5(activation=activation, pool=pool)
     opt = optim.Adam(net.parameters(), lr=4e-3)
     loader = train.make_loader(images, labels, 32, seed=0)
-    done, net = 0, net.train()
-    while done < steps:
-        for xb, yb in loader:
-            loss = F.cross_entropy(net(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            done += 1
-            if done == steps:
-                break
-    net.eval()
+    loss = train_steps(net, opt, loader, steps)
     with tg.no_grad():
         scores = net(tg.Tensor(train.prepare(test_x)))
     return [f"{activation} + {pool} pool", loss.item(), accuracy(scores, test_y)]

@@ -294,6 +294,26 @@ def accuracy(scores: Any, labels: Any) -> float:
     return float((s.argmax(1) == np.asarray(labels)).mean())
 
 
+def train_steps(model: Any, opt: Any, loader: Any, steps: int) -> Any:
+    """Train ``model`` for exactly ``steps`` mini-batch steps of cross-entropy (looping over
+    ``loader`` as often as needed), then put it in eval mode; returns the last step's loss."""
+    import tinygrad_cv.nn.functional as F
+
+    done, loss = 0, None
+    model.train()
+    while done < steps:
+        for xb, yb in loader:
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            done += 1
+            if done == steps:
+                break
+    model.eval()
+    return loss
+
+
 def run(main: Callable[[list[str] | None], None]) -> None:
     """Script entry point: run ``main`` on sys.argv; a failed check prints one ✗ line and exits 1."""
     try:
