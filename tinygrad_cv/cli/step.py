@@ -196,8 +196,27 @@ def model_input(spec, image: "np.ndarray", size: int):
     return np.repeat(x, c, axis=1).astype(np.float32)
 
 
-def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_index: int | None, size: int,
-                lr: float, show_ops: bool, interactive: bool | None, frames_dir: Path | None) -> None:
+class ModelRun:
+    """One shipped digit through a registry model and the cross-entropy, ready to step."""
+
+    def __init__(self, name: str, stepper, net, x, target: int, index: int, checkpoint: Path | None):
+        self.name, self.stepper, self.net, self.x = name, stepper, net, x
+        self.target, self.index, self.checkpoint = target, index, checkpoint
+
+    @property
+    def title(self) -> str:
+        return f"{self.name}: held-out digit #{self.index} (a {self.target})"
+
+    def header(self) -> str:
+        weights = f"weights from {self.checkpoint}" if self.checkpoint else "untrained weights"
+        return (f"{self.title}, input {tuple(self.x.shape)}, {weights}; {len(self.stepper.events)} module steps "
+                f"({len(self.stepper.ops_events)} primitive events)")
+
+
+def model_run(name: str, checkpoint: Path | None, digit: int | None, image_index: int | None,
+              size: int) -> ModelRun | None:
+    """Build the model, load ``checkpoint``, pick the digit and record the loss; on bad input
+    print one error line (exit status 1) and return None."""
     import numpy as np
 
     import tinygrad_cv as tg
@@ -206,13 +225,7 @@ def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_ind
     from tinygrad_cv.models import registry
     from tinygrad_cv.nn.functional.loss import cross_entropy
     from tinygrad_cv.step import Stepper
-    from viz.format import describe_module, describe_ops
-    from viz.text import use_color, styler
 
-    out = click.echo
-    if frames_dir is not None:
-        fail("--frames with a MODEL is not written yet; use --no-interactive for the transcript")
-        return
     spec = registry.get(name)
     net = spec.build()
     if checkpoint is not None:
@@ -220,7 +233,7 @@ def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_ind
             ckpt.load(net, checkpoint)
         except (ValueError, OSError) as e:
             fail(str(e).splitlines()[0])
-            return
+            return None
     images, labels = data.mnist("test")
     if digit is not None:
         index = int((labels == digit).nonzero()[0][0])
@@ -228,7 +241,7 @@ def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_ind
         index = 0 if image_index is None else image_index
         if index >= len(labels):
             fail(f"--index {index}: the shipped held-out set has {len(labels)} images (0..{len(labels) - 1})")
-            return
+            return None
     target = int(labels[index])
     x = tg.Tensor(model_input(spec, images[index], size), requires_grad=True)
     x.label = "x"
@@ -237,14 +250,27 @@ def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_ind
         logits = net(x)
     except ValueError as e:
         fail(f"{name} cannot take a {tuple(x.shape)} input: {e}")
-        return
+        return None
     loss = cross_entropy(logits, np.array([target]))
     loss.label = "loss"
-    stepper = Stepper(loss, by="module", model=net)
+    return ModelRun(name, Stepper(loss, by="module", model=net), net, x, target, index, checkpoint)
+
+
+def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_index: int | None, size: int,
+                lr: float, show_ops: bool, interactive: bool | None, frames_dir: Path | None) -> None:
+    from viz.format import describe_module, describe_ops
+    from viz.text import use_color, styler
+
+    out = click.echo
+    if frames_dir is not None:
+        fail("--frames with a MODEL is not written yet; use --no-interactive for the transcript")
+        return
+    run = model_run(name, checkpoint, digit, image_index, size)
+    if run is None:
+        return
+    stepper = run.stepper
     style = styler(use_color())
-    out(f"{name}: held-out digit #{index} (a {target}), input {tuple(x.shape)}, "
-        f"{'weights from ' + str(checkpoint) if checkpoint else 'untrained weights'}; "
-        f"{len(stepper.events)} module steps ({len(stepper.ops_events)} primitive events)")
+    out(run.header())
     def show(event) -> None:
         out(describe_module(event, style, lr=lr) if hasattr(event, "ops") else _seed(event, style))
         if show_ops and hasattr(event, "ops"):
