@@ -2,7 +2,8 @@
 
     viz.draw(f)                      # graphviz.Digraph; shows itself in Jupyter
     viz.render(f, "graph.svg")       # .svg .png .pdf .dot
-    viz.write_frames(stepper, "frames/")   # one SVG per step + index.html player
+    viz.write_frames(stepper, "frames/")   # one frame per step in frames/index.html, the player
+    viz.player(stepper_or_root)      # the same player inline in Jupyter (_repr_html_)
     viz.step(f)                      # the full-screen stepper in a terminal (viz/tui.py, Textual)
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from .draw import GraphvizMissing, GraphvizTimeout, draw, has_dot, render
 from .frames import write_frames
+from .player import player
 
 # Drawn by viz/flow.py and viz/maps.py; loaded on first use so viz imports without them.
 _LAZY = {
@@ -55,4 +57,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'viz' has no attribute {name!r}")
 
 
-__all__ = ["draw", "render", "write_frames", "has_dot", "GraphvizMissing", "GraphvizTimeout", "step", *_LAZY]
+__all__ = ["draw", "render", "write_frames", "player", "has_dot", "GraphvizMissing", "GraphvizTimeout", "step", *_LAZY]

@@ -304,13 +304,16 @@ def module_rule(op_names: list[str]) -> str:
     return "; ".join(rules) if rules else "the chain rule through " + ", ".join(dict.fromkeys(op_names))
 
 
-def softmax_lines(e: ModuleForward, s: Style = plain) -> list[str]:
-    """The loss step's softmax over the classes and the target, for a cross-entropy module."""
-    op = e.ops[-1].op
+def softmax_target(e: ModuleForward) -> tuple[np.ndarray, np.ndarray]:
+    """A cross-entropy step's softmax over the classes, (N, classes), and its targets, (N,)."""
     logits = np.asarray(e.ops[-1].inputs[0], dtype=np.float64)
     z = logits - logits.max(axis=1, keepdims=True)
-    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    target = np.asarray(op.target)
+    return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True), np.asarray(e.ops[-1].op.target)
+
+
+def softmax_lines(e: ModuleForward, s: Style = plain) -> list[str]:
+    """The loss step's softmax over the classes and the target, for a cross-entropy module."""
+    p, target = softmax_target(e)
     lines = []
     for i in range(p.shape[0]):
         bars = "  ".join(f"{j}:{p[i, j]:.3f}" for j in range(p.shape[1]))

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from tinygrad_cv.tensors import Tensor
 
 __all__ = ["FeatureMaps", "capture_outputs", "feature_maps", "filters", "tile_grid", "grid_shape",
-           "colorize", "write_png"]
+           "colorize", "write_png", "png_bytes"]
 
 # viridis at 0, 1/4, 1/2, 3/4, 1 (linear in between is close enough for a tile)
 _SEQUENTIAL = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)], float)
@@ -49,6 +49,15 @@ MIN_TILE_PX = 96
 # -- PNG and colours ------------------------------------------------------------------------------
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """Write a uint8 image, (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA, as a PNG (zlib only)."""
+    png = png_bytes(image)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
+    return path
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """A uint8 image, (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA, encoded as PNG (zlib only)."""
     a = np.ascontiguousarray(image)
     if a.dtype != np.uint8:
         raise TypeError(f"write_png needs uint8 pixels, got {a.dtype}")
@@ -64,12 +73,8 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
     color_type = {1: 0, 3: 2, 4: 6}[c]
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(rows.tobytes(), 9)) + chunk(b"IEND", b""))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
-    return path
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 9)) + chunk(b"IEND", b""))
 
 
 def _ramp(t: np.ndarray, anchors: np.ndarray) -> np.ndarray:

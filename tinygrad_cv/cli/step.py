@@ -262,13 +262,23 @@ def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_ind
     from viz.text import use_color, styler
 
     out = click.echo
-    if frames_dir is not None:
-        fail("--frames with a MODEL is not written yet; use --no-interactive for the transcript")
-        return
     run = model_run(name, checkpoint, digit, image_index, size)
     if run is None:
         return
     stepper = run.stepper
+    if frames_dir is not None:
+        import viz
+
+        try:
+            index = viz.write_frames(stepper, frames_dir, title=run.title, lr=lr)
+        except OSError as e:
+            fail(f"cannot write frames to {frames_dir}: {e.strerror or e}")
+            return
+        out(f"wrote {len(stepper.events) + 1} frames and {index}")
+        if not viz.has_dot():
+            out("(the frames have no module graph: it needs Graphviz's dot, which is not installed)")
+        if interactive is None:          # the frames were the job: no prompt unless asked for
+            return
     style = styler(use_color())
     out(run.header())
     def show(event) -> None:
