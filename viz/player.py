@@ -46,7 +46,7 @@ _CSS = """
 #@ID@ .frame svg { display: block; margin: 8px 14px; height: auto; }
 """
 
-_SCRIPT = """
+_SCRIPT = r"""
 (function () {
   var root = document.getElementById("@ID@");
   if (!root || root.getAttribute("data-ready")) return;
