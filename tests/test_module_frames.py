@@ -12,7 +12,7 @@ from tinygrad_cv.cli.step import model_run
 from tinygrad_cv.expr import parse
 from tinygrad_cv.step import ModuleBackward, ModuleForward, ModuleStepper, Stepper
 from viz.maps import _DIVERGING, _SEQUENTIAL
-from viz.module_frames import MAX_CHANNELS, map_figure, module_frames, softmax_figure
+from viz.module_frames import GRID_PX, MAX_CHANNELS, TILE_PX, map_figure, module_frames, softmax_figure
 
 needs_dot = pytest.mark.skipif(not viz.has_dot(), reason="Graphviz 'dot' is not installed")
 
@@ -75,7 +75,7 @@ def test_feature_maps_grid_and_colour_scale_can_be_read_back():
     assert re.findall(r"<span>([^<]*)</span>", fig) == ["-1", "5"]        # the colour bar's ends
     px = read_png(images(fig)[0])
     rows, cols = 4, 4                                       # 16 tiles in a 4x4 grid
-    k = 14                                                  # ceil(56 / 4)
+    k = -(-max(TILE_PX, GRID_PX // cols) // 4)              # each 4x4 tile enlarged k times
     assert px.shape == (rows * (4 * k + 1) + 1, cols * (4 * k + 1) + 1, 3)
     tile = lambda t, y, x: px[1 + (t // cols) * (4 * k + 1) + y * k, 1 + (t % cols) * (4 * k + 1) + x * k]
     assert tuple(tile(3, 1, 2)) == tuple(_SEQUENTIAL[-1])   # max: the top of the ramp (yellow)

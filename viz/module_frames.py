@@ -30,11 +30,12 @@ import numpy as np
 from tinygrad_cv.step import ModuleBackward, ModuleForward, ModuleStepper, SeedStep
 
 from .format import LR, describe, describe_module, number, softmax_target
-from .maps import _DIVERGING, _SEQUENTIAL, colorize, png_bytes, tile_grid
+from .maps import _DIVERGING, _SEQUENTIAL, colorize, grid_shape, png_bytes, tile_grid
 
 MAX_CHANNELS = 16        # feature / gradient maps drawn per step (the first ones)
 MAX_BARS = 12            # softmax bars drawn: all classes up to this many, else the top ones and the target
-TILE_PX = 56             # a feature-map tile is enlarged to about this many pixels
+TILE_PX = 56             # a feature-map tile is enlarged to at least about this many pixels,
+GRID_PX = 280            # ... and a grid of tiles to about this width
 VECTOR_PX = 224          # ... a vector's one tile to about this many
 PAD = 205                # grey for the cells of a vector tile past its last value
 
@@ -49,7 +50,7 @@ CSS = """
         stroke: #c0392b; }
 #@ID@ .tg-row { display: flex; flex-wrap: wrap; align-items: flex-start; }
 #@ID@ .tg-row .caption { flex: 1 1 430px; }
-#@ID@ figure { margin: 10px 14px; font-size: 12px; color: #445; max-width: 330px; }
+#@ID@ figure { margin: 10px 14px; font-size: 12px; color: #445; max-width: 360px; }
 #@ID@ figure img { display: block; image-rendering: pixelated; max-width: 100%; border: 1px solid #dde4ee; }
 #@ID@ figcaption { margin-top: 4px; }
 #@ID@ .tg-cbar { height: 10px; margin-top: 4px; border: 1px solid #ccd; }
@@ -107,7 +108,8 @@ def map_figure(a: Any, what: str, signed: bool) -> str:
     if x.ndim == 3 and x.shape[1] * x.shape[2] > 1:
         c, h, w = x.shape
         shown = x[:MAX_CHANNELS]
-        rgb = tile_grid(shown, signed=signed, scale="layer", gap=1, min_px=TILE_PX)
+        cols = grid_shape(len(shown))[1]
+        rgb = tile_grid(shown, signed=signed, scale="layer", gap=1, min_px=max(TILE_PX, GRID_PX // cols))
         which = (f"channels 0-{len(shown) - 1} of {c}" if c > len(shown)
                  else f"all {c} channels" if c > 1 else "1 channel")
         detail = f"{which}, {h}x{w} each"
