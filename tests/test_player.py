@@ -255,3 +255,21 @@ def test_two_players_on_one_page_do_not_clash(browser, lenet_frames, tmp_path):
     browser.js("document.querySelectorAll('.tgcv-player')[0].focus()")
     browser.key("End", 35)
     assert wait_for(lambda: browser.js(counters) == "28 / 28|3 / 8")
+
+
+def test_player_inserted_the_way_jupyterlab_does_it(browser, tmp_path):
+    """JupyterLab sets the output's innerHTML on a detached node, re-creates its scripts, and attaches it later."""
+    html = viz.player(Stepper(parse("(x + y) * z", {"x": -2, "y": 5, "z": -4}).root))._repr_html_()
+    blank = tmp_path / "blank.html"
+    blank.write_text("<!doctype html><html><body><p>notebook</p></body></html>", encoding="utf-8")
+    browser.open(blank.as_uri())
+    wait_for(lambda: browser.js("document.readyState") == "complete")
+    browser.js("(html => { const host = document.createElement('div'); host.innerHTML = html;"
+               " host.querySelectorAll('script').forEach(old => { const s = document.createElement('script');"
+               " s.textContent = old.textContent; old.replaceWith(s); });"
+               " setTimeout(() => document.body.appendChild(host), 300); })(" + json.dumps(html) + ")")
+    assert wait_for(lambda: browser.js("(p => p && p.getAttribute('data-ready'))"
+                                       "(document.querySelector('.tgcv-player'))")) == "1"
+    browser.js("document.querySelector('.tgcv-player').focus()")
+    browser.key("End", 35)
+    assert wait_for(lambda: browser.js(COUNTER) == "8 / 8")

@@ -8,7 +8,8 @@ One player is one ``<div class="tgcv-player" id="tgcv-player-XXXXXXXX">`` holdin
 style (every rule prefixed with that id), its frames (``<section class="frame">``, ids
 ``<player id>-frame-1`` ...) and a script that finds its elements inside that div only,
 so several players on one notebook page do not clash. Inline, the keys act on the player
-that has the focus (click it, or Tab to it) and are not passed on to the notebook; on a
+that has the focus (click it, or Tab to it) and are not passed on to the notebook (JupyterLab's
+shortcuts are suppressed inside it, ``data-lm-suppress-shortcuts``); on a
 page of its own (:func:`page`) they act anywhere on the page. Keys: Right, Down, Enter
 next; Left, Up, b, Backspace back; Space play/pause; Home/End the first/last frame;
 a page opened as ``index.html#frame-5`` starts at frame 5. Nothing is fetched: no server, no network.
@@ -47,9 +48,13 @@ _CSS = """
 """
 
 _SCRIPT = r"""
-(function () {
+(function init(tries) {
   var root = document.getElementById("@ID@");
-  if (!root || root.getAttribute("data-ready")) return;
+  if (!root) {                  // a notebook may run this before it puts the output on the page
+    if (tries < 100) setTimeout(function () { init(tries + 1); }, 50);
+    return;
+  }
+  if (root.getAttribute("data-ready")) return;
   root.setAttribute("data-ready", "1");
   var one = function (sel) { return root.querySelector(sel); };
   var frames = root.querySelectorAll(".frame");
@@ -108,7 +113,7 @@ _SCRIPT = r"""
     if (e.target === root || !e.target.closest("button, input")) root.focus({preventScroll: true}); });
   var start = root.hasAttribute("data-page") ? /^#frame-(\d+)$/.exec(location.hash) : null;
   show(start ? parseInt(start[1], 10) - 1 : 0);      // page.html#frame-5 opens at frame 5
-})();
+})(0);
 """
 
 _PAGE = """<!doctype html>
@@ -152,7 +157,8 @@ def player_html(sections: list[str], *, uid: str, title: str, aside: str = "", c
     script = _SCRIPT.replace("@ID@", uid).replace("@INTERVAL@", str(int(interval_ms)))
     page_attr = " data-page" if on_page else ""
     return (
-        f'<div class="tgcv-player" id="{uid}" tabindex="0" data-frames="{n}"{page_attr}>\n'
+        f'<div class="tgcv-player" id="{uid}" tabindex="0" data-frames="{n}" data-lm-suppress-shortcuts="true"'
+        f'{page_attr}>\n'
         f"<style>{style}</style>\n"
         f'<div class="tg-title">Backprop, step by step: <code>{html.escape(title)}</code></div>\n'
         f'<div class="tg-controls">\n'
