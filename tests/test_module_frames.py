@@ -58,6 +58,10 @@ def test_one_frame_per_module_step_with_its_pictures(lenet):
             assert section.count('data-kind="maps"') == 1 and len(images(section)) == 1, e.scope
         elif isinstance(e, ModuleBackward):
             assert section.count('data-kind="grad"') == len(e.downstream) >= 1, e.scope
+            conv = e.scope in ("features.0", "features.3")
+            assert section.count('data-kind="filter-grad"') == conv, e.scope
+            if conv:
+                assert f"dloss/d({e.scope}.weight): all {6 if e.scope == 'features.0' else 16} filters" in section
         else:                                               # the start and the seed: text only
             assert not images(section)
     assert "forward 1/13  features.0 (Conv2d)" in fr.sections[1]
@@ -101,6 +105,9 @@ def test_softmax_bars_show_the_top_classes_and_the_target():
     classes = re.findall(r'data-class="(\d+)"', fig)
     assert len(classes) == 12 and classes[:11] == [str(k) for k in range(999, 988, -1)] and classes[-1] == "3"
     assert "the top 12 of 1000 classes" in fig and "target 3 in red" in fig and "predicted 999" in fig
+    fr = module_frames(s)                                   # no model: the loss alone, named by its op
+    assert len(fr.sections) == 4 and fr.title == s.name(loss)
+    assert fr.sections[3].count('data-kind="grad"') == 1 and "1000 values in reading order" in fr.sections[3]
 
 
 @needs_dot
@@ -111,7 +118,7 @@ def test_write_frames_of_a_module_stepper(lenet, tmp_path):
     assert s.position == 5
     s.reset()
     page = index.read_text()
-    assert page.count('class="frame"') == 28 and page.count("data:image/png;base64,") == 12 + 13 + 1   # maps, gradients, the digit
+    assert page.count('class="frame"') == 28 and page.count("data:image/png;base64,") == 12 + 13 + 2 + 1   # maps, gradients, 2 convs' dW, the digit
     assert "http://" not in page.replace("http://www.w3.org", "")
     ids = re.findall(r'\bid="([^"]+)"', page)
     assert len(ids) == len(set(ids)) > 28

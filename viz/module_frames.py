@@ -14,7 +14,8 @@ transcript (:func:`viz.format.describe_module`), and
   the two numbers); a vector output (a linear layer's) is drawn as one tile of its values;
 * the loss: the softmax as bars, the target red, the prediction blue;
 * backward: the gradient the module sends to its input, d loss / d input, in a diverging
-  scale centred on 0 (red positive, white 0, blue negative, +-max|g| stated).
+  scale centred on 0 (red positive, white 0, blue negative, +-max|g| stated), and for a
+  conv layer its filters' gradient d loss / d weight (viz.maps.filters).
 
 Pictures are inline PNGs written by viz.maps' own PNG writer (NumPy + zlib: no matplotlib).
 """
@@ -30,7 +31,7 @@ import numpy as np
 from tinygrad_cv.step import ModuleBackward, ModuleForward, ModuleStepper, SeedStep
 
 from .format import LR, describe, describe_module, number, softmax_target
-from .maps import _DIVERGING, _SEQUENTIAL, colorize, grid_shape, png_bytes, tile_grid
+from .maps import _DIVERGING, _SEQUENTIAL, colorize, filters, grid_shape, png_bytes, tile_grid
 
 MAX_CHANNELS = 16        # feature / gradient maps drawn per step (the first ones)
 MAX_BARS = 12            # softmax bars drawn: all classes up to this many, else the top ones and the target
@@ -50,6 +51,7 @@ CSS = """
         stroke: #c0392b; }
 #@ID@ .tg-row { display: flex; flex-wrap: wrap; align-items: flex-start; }
 #@ID@ .tg-row .caption { flex: 1 1 430px; }
+#@ID@ .tg-pics { display: flex; flex-direction: column; }
 #@ID@ figure { margin: 10px 14px; font-size: 12px; color: #445; max-width: 360px; }
 #@ID@ figure img { display: block; image-rendering: pixelated; max-width: 100%; border: 1px solid #dde4ee; }
 #@ID@ figcaption { margin-top: 4px; }
@@ -128,6 +130,20 @@ def map_figure(a: Any, what: str, signed: bool) -> str:
             f'<img alt="{html.escape(what)}" src="{_uri(rgb)}" width="{rgb.shape[1]}" height="{rgb.shape[0]}">'
             f"<figcaption>{html.escape(what)}: {html.escape(detail)}; one scale, {scale}"
             f"{_colour_bar(lo, hi, signed)}</figcaption></figure>")
+
+
+def filter_figure(grad: Any, what: str) -> str:
+    """A conv layer's weight gradient (out, in, kh, kw) as one tile per filter (the first ones, each
+    the mean over its input channels), each tile on its own red/white/blue scale."""
+    g = np.asarray(grad, dtype=np.float64)
+    shown = g[:MAX_CHANNELS]
+    rgb = filters(shown, reduce="mean")
+    which = f"filters 0-{len(shown) - 1} of {len(g)}" if len(g) > len(shown) else f"all {len(g)} filters"
+    if g.shape[1] > 1:
+        which += f" (mean over {g.shape[1]} input channels)"
+    return (f'<figure class="tg-map" data-kind="filter-grad"><img alt="{html.escape(what)}" src="{_uri(rgb)}" '
+            f'width="{rgb.shape[1]}" height="{rgb.shape[0]}"><figcaption>{html.escape(what)}: {which}, '
+            f"{g.shape[2]}x{g.shape[3]}; each tile on its own scale, red +, white 0, blue -</figcaption></figure>")
 
 
 def softmax_figure(e: ModuleForward) -> str:
@@ -256,6 +272,8 @@ def module_frames(stepper: ModuleStepper, *, title: str | None = None, lr: float
             if not grads and e.upstream is not None:
                 grads = [(e.upstream, f"d{e.root_name}/d(output of {e.scope})")]
             pictures = "".join(map_figure(g, what, signed=True) for g, what in grads)
+            pictures += "".join(filter_figure(g, f"d{e.root_name}/d({name})") for name, p, g in e.param_grads
+                                if np.ndim(g) == 4)
             direction, node = "backward", box.get(e.index, "")
         else:                                    # the seed: d loss / d loss = 1
             text = describe(e)
@@ -263,6 +281,6 @@ def module_frames(stepper: ModuleStepper, *, title: str | None = None, lr: float
         sections.append(
             f'<section class="frame" id="@ID@-frame-{pos + 1}" data-index="{pos}" data-dir="{direction}" '
             f'data-node="{node}"{"" if pos == 0 else " hidden"}>\n<div class="tg-row">'
-            f'<pre class="caption">{html.escape(text)}</pre>{pictures}</div>\n</section>')
+            f'<pre class="caption">{html.escape(text)}</pre><div class="tg-pics">{pictures}</div></div>\n</section>')
     files = {} if svg is None else {"modules.svg": svg}
     return Frames(title, sections, aside=aside, css=CSS, files=files)
