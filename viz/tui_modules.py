@@ -42,13 +42,40 @@ STAT_KEYS = ("mean", "std", "min", "max")
 
 
 class ModuleRow:
-    """One row of the table: a module's forward and backward step (the model's input has neither)."""
+    """One row of the table: a module's forward and backward step (the model's input has neither).
+
+    The forward columns never change once computed, so they are worked out once; so is the
+    norm of each gradient the row has shown (the stepper's gradients are fixed arrays)."""
 
     def __init__(self, key: str, name: str, kind: str, forward: ModuleForward | None = None, node: Any = None):
         self.key, self.name, self.kind = key, name, kind
         self.forward = forward
         self.backward: ModuleBackward | None = None
         self.node = node if node is not None else forward.output
+        self._forward_cells: dict[str, str] | None = None
+        self._norms: dict[int, str] = {}
+
+    def forward_cells(self) -> dict[str, str]:
+        """output shape, mean / std / min / max (one number: the mean only) and the dead-ReLU share."""
+        if self._forward_cells is None:
+            value = np.asarray(self.node.data if self.forward is None else self.forward.result)
+            cells = {"output": str(tuple(value.shape))}
+            if value.size == 1:                                   # the loss: one number, no spread
+                cells["mean"] = number(float(value.reshape(-1)[0]))
+            elif value.size:
+                v = value.astype(np.float64, copy=False)
+                for key, f in zip(STAT_KEYS, (np.mean, np.std, np.min, np.max)):
+                    cells[key] = number(float(f(v)))
+            dead = self.forward.dead_fraction if self.forward is not None else None
+            if dead is not None:
+                cells["dead"] = f"{dead:.1%}"
+            self._forward_cells = cells
+        return self._forward_cells
+
+    def grad_norm(self, grad: Any) -> str:
+        if id(grad) not in self._norms:
+            self._norms[id(grad)] = number(norm(grad))
+        return self._norms[id(grad)]
 
 
 def module_rows(stepper: ModuleStepper) -> list[ModuleRow]:
@@ -71,10 +98,6 @@ def module_rows(stepper: ModuleStepper) -> list[ModuleRow]:
     return rows
 
 
-def _shape(x: Any) -> str:
-    return str(tuple(np.shape(x)))
-
-
 def _weight_ratio(e: ModuleBackward, lr: float) -> str:
     """The update-to-weight ratio of the module's weight (else its first parameter); blank without one."""
     if not e.param_grads:
@@ -85,32 +108,18 @@ def _weight_ratio(e: ModuleBackward, lr: float) -> str:
 
 
 def row_cells(row: ModuleRow, state: StepState, lr: float = LR) -> dict[str, str]:
-    """What the row shows in ``state``: the forward columns once its forward step is taken; the
-    gradient at its output once the backward pass reaches it (the step after the module it
-    feeds); its weight's update-to-weight ratio once its own backward step is taken."""
-    pos = state.position
+    """What the row shows in ``state``: the forward columns once its forward step is taken (the
+    model's input: from the start); the norm of the gradient at its output once the backward
+    pass reaches it (the step of the module it feeds); its weight's update-to-weight ratio once
+    its own backward step is taken."""
     cells = {key: "" for _, key in COLUMNS}
     cells.update(module=row.name, kind=row.kind)
-    grad = state.grads.get(id(row.node))                      # known once the backward pass reaches it
-    if row.forward is None:                                   # the model's input: known from the start
-        value = np.asarray(row.node.data)
-        cells["output"] = _shape(value)
-    elif row.forward.index < pos:
-        value = np.asarray(row.forward.result)
-        cells["output"] = _shape(value)
-        dead = row.forward.dead_fraction
-        cells["dead"] = f"{dead:.1%}" if dead is not None else ""
-    else:
-        value = None
-    if value is not None and value.size == 1:                 # the loss: one number, no spread
-        cells["mean"] = number(float(value.reshape(-1)[0]))
-    elif value is not None and value.size:
-        v = value.astype(np.float64, copy=False)
-        for key, f in zip(STAT_KEYS, (np.mean, np.std, np.min, np.max)):
-            cells[key] = number(float(f(v)))
+    if row.forward is None or row.forward.index < state.position:
+        cells.update(row.forward_cells())
+    grad = state.grads.get(id(row.node))
     if grad is not None:
-        cells["grad"] = number(norm(grad))
-    if row.backward is not None and row.backward.index < pos:
+        cells["grad"] = row.grad_norm(grad)
+    if row.backward is not None and row.backward.index < state.position:
         cells["ratio"] = _weight_ratio(row.backward, lr)
     return cells
 
