@@ -66,7 +66,7 @@ def test_lenet_in_a_terminal(terminal, lenet_run):
     assert total == 27
     t = terminal("lenet5 --digit 7", width=130, height=42, shell=True)
     s = t.wait_for(f"step 0/{total} ")
-    assert "lenet5: held-out digit #9 (a 7)" in s and "o open/close the step's ops" in s
+    assert "lenet5: held-out digit #9 (a 7), untrained weights" in s and "o open/close the step's ops" in s
     rows = module_table(s)
     assert list(rows) == LENET_ROWS
     assert rows["x"]["output"] == "(1, 1, 28, 28)" and rows["features.0"]["output"] == ""   # nothing run yet
@@ -84,6 +84,8 @@ def test_lenet_in_a_terminal(terminal, lenet_run):
     conv = next(e for e in events if isinstance(e, ModuleForward) and e.scope == "features.0")
     assert rows["features.0"]["mean"] == number(float(np.mean(np.asarray(conv.result, np.float64))))
     assert rows["loss"]["output"] == "" and rows["features.0"]["|grad|"] == ""
+    sgr = [p for code in re.findall(r"\x1b\[([0-9;]*)m", t.screen(colors=True)) for p in code.split(";") if p]
+    assert "7" in sgr                                         # NO_COLOR: the current module in reverse video
 
     t.send("Right")                                           # the loss: softmax and target
     s = t.step_to(13, total)
@@ -146,6 +148,32 @@ def test_line_flag_keeps_the_prompt_on_a_terminal(terminal):
     s = t.wait_for("forward 1/13  features.0 (Conv2d)")
     assert "(1, 1, 28, 28) -> (1, 6, 28, 28)" in s and "ops inside" not in s
     t.send("q", "Enter")
+    t.wait_for("EXIT=0")
+
+
+@needs_tmux
+def test_checkpoint_weights_reach_the_view(terminal, tmp_path):
+    import tinygrad_cv as tg
+    from tinygrad_cv import checkpoint, data
+    from tinygrad_cv.models import registry
+
+    tg.manual_seed(5)
+    net = registry.get("lenet5").build()
+    conv = net.features[0]
+    conv.weight.data = (conv.weight.data * 3).astype(np.float32)       # weights no fresh lenet5 has
+    path = checkpoint.save(net, tmp_path / "w.npz")
+    images, labels = data.mnist("test")
+    i3 = int(np.nonzero(labels == 3)[0][0])
+    with tg.no_grad():
+        out = np.asarray(conv(tg.Tensor(data.normalize(data.to_float(images[i3:i3 + 1])))).data, np.float64)
+    t = terminal(f"lenet5 --checkpoint {path} --digit 3", width=130, height=42)
+    t.wait_for(f"(a 3), weights from {path.name}")
+    t.send("Enter")
+    s = t.step_to(1, 27)
+    row = module_table(s)["features.0"]
+    assert row["output"] == "(1, 6, 28, 28)" and row["mean"] == number(float(out.mean()))
+    assert row["max"] == number(float(out.max()))
+    t.send("q")
     t.wait_for("EXIT=0")
 
 

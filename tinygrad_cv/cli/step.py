@@ -288,7 +288,8 @@ def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_ind
     if not line_mode and full_screen_possible():
         from viz import tui
 
-        tui.run(stepper, title=run.title, lr=lr)
+        weights = f"weights from {checkpoint.name}" if checkpoint is not None else "untrained weights"
+        tui.run(stepper, title=f"{run.title}, {weights}", lr=lr)
         return
     keys = "Enter next, b back, o open the step into its ops, q quit"
     out(f"keys: {keys}")
