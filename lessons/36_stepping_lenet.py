@@ -168,8 +168,8 @@ def main(argv: list[str] | None = None) -> None:
                       for name, p_, g in e.param_grads if name.endswith("weight")}
     stepper_top = max(stepper_ratios, key=stepper_ratios.get)
     say(f"""Which weights would one SGD step at lr {LR:g} move most, relative to their size? The output layer
-        sits next to the loss: its gradient is (softmax - onehot) times its input, with nothing in between
-        to shrink it, while the earlier layers share their gradient over many more weights.""")
+        sits next to the loss: its weight gradient is (softmax - onehot) times its input, with no layer in
+        between to shrink it on the way down. The ratios, computed from loss.backward()'s .grad:""")
     table(["layer", "lr*|dW|/|W|"], [[k, v] for k, v in ratios.items()], fmt=".3g")
     check("layer with the largest update/weight ratio (from loss.backward())", top, "classifier.4",
           note="the output layer")
