@@ -183,8 +183,9 @@ def cells(app) -> dict[str, dict[str, str]]:
     from textual.widgets import DataTable
 
     t = app.query_one("#modules", DataTable)
+    labels = [str(c.label) for c in t.columns.values()]
     rows = (t.get_row_at(i) for i in range(t.row_count))
-    return {str(r[0]): dict(zip(COLUMNS, (str(c) for c in r))) for r in rows}
+    return {str(r[0]): dict(zip(labels, (str(c) for c in r))) for r in rows}
 
 
 def text_of(app, selector: str) -> str:
@@ -259,3 +260,36 @@ def test_tui_run_picks_the_module_view(lenet_run, monkeypatch):
     monkeypatch.setattr(tui.StepView, "run", lambda self, **kw: opened.append((type(self), None)))
     assert tui.run(lenet_run.stepper, "t", lr=0.1) is lenet_run.stepper
     assert opened == [(tui_modules.ModuleStepView, 0.1)]
+
+
+def test_pilot_80x24_keeps_the_gradient_columns(lenet_run):
+    """On a small terminal the table drops kind, std and min (the step panel has them), not the gradients."""
+    from viz.tui_modules import ModuleStepView
+
+    stepper = lenet_run.stepper
+    stepper.reset()
+    conv = next(e for e in stepper.events if isinstance(e, ModuleBackward) and e.scope == "features.0")
+
+    async def main():
+        app = ModuleStepView(stepper, lenet_run.title)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("end")
+            row = cells(app)["features.0"]
+            assert list(row) == ["module", "output", "mean", "max", "dead", "|grad|", "upd/w"]
+            assert row["|grad|"] == number(float(np.linalg.norm(np.asarray(conv.upstream, np.float64))))
+            assert app.query_one("#modules").virtual_size.width <= 80
+            await pilot.press("home", "right")
+            step = text_of(app, "#step")                                  # the hidden columns, in words
+            assert "features.0 (Conv2d)" in step and ", std " in step and ", min " in step
+            await pilot.press("end")
+            await pilot.resize_terminal(140, 42)
+            for _ in range(20):
+                await pilot.pause()
+                if "kind" in cells(app)["features.0"]:
+                    break
+            assert list(cells(app)["features.0"]) == list(COLUMNS)      # wide again: every column
+            assert cells(app)["features.0"]["kind"] == "Conv2d"
+            await pilot.press("q")
+
+    asyncio.run(main())

@@ -8,7 +8,8 @@ The same keys and the same screen as the expression view (:mod:`viz.tui`), with 
   fraction of dead ReLUs (outputs exactly 0) once the forward pass reaches it, and once
   the backward pass reaches it the norm of the gradient arriving at its output,
   |dL/d(output)|, and the update-to-weight ratio lr*|dW|/|W| of its weight (the course's
-  rule of thumb: about 1e-3);
+  rule of thumb: about 1e-3). When the whole table is wider than the screen (80 columns),
+  the kind, std and min columns are left out; the step panel still writes them;
 * the current module step in the course's words (:func:`viz.format.describe_module`):
   forward, shape and statistics (the loss: the softmax and the target); backward, the
   upstream gradient, the module's local rule, the downstream gradient and the parameters'
@@ -39,6 +40,7 @@ HELP = "Enter/Space/→ next  ←/b back  Home/End  o open/close the step's ops 
 COLUMNS = [("module", "module"), ("kind", "kind"), ("output", "output"), ("mean", "mean"), ("std", "std"),
            ("min", "min"), ("max", "max"), ("dead", "dead"), ("|grad|", "grad"), ("upd/w", "ratio")]
 STAT_KEYS = ("mean", "std", "min", "max")
+NARROW_HIDDEN = ("kind", "std", "min")     # left out when the whole table does not fit (the step panel has them)
 
 
 class ModuleRow:
@@ -154,6 +156,11 @@ class ModuleStepView(App):
         self.ops_open = False
         self.message = ""
         self._shown: dict[tuple[str, str], str] = {}
+        end = stepper.state(len(stepper.events))                  # every cell filled: the widest the table gets
+        filled = [row_cells(row, end, lr) for row in self.rows]
+        self._full_width = sum(max([len(label)] + [len(c[key]) for c in filled]) + 2 for label, key in COLUMNS) + 2
+        self.shown_columns: list[tuple[str, str]] = []
+        self._mounted = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="header")
@@ -167,12 +174,28 @@ class ModuleStepView(App):
         yield Static(id="help")
 
     def on_mount(self) -> None:
+        self.query_one("#modules", DataTable).focus()
+        self._mounted = True
+        self.fit_columns()
+
+    def on_resize(self, event: Any) -> None:
+        if self._mounted:
+            self.fit_columns(event.size.width)
+
+    def fit_columns(self, width: int | None = None) -> None:
+        """All the columns when they fit the screen's ``width``, else all but :data:`NARROW_HIDDEN`."""
+        width = self.size.width if width is None else width
+        wanted = COLUMNS if width >= self._full_width else [c for c in COLUMNS if c[1] not in NARROW_HIDDEN]
+        if wanted == self.shown_columns:
+            return
+        self.shown_columns = wanted
         table = self.query_one("#modules", DataTable)
-        for label, key in COLUMNS:
+        table.clear(columns=True)
+        for label, key in wanted:
             table.add_column(label, key=key)
         for row in self.rows:
-            table.add_row(*(Text("") for _ in COLUMNS), key=row.key)
-        table.focus()
+            table.add_row(*(Text("") for _ in wanted), key=row.key)
+        self._shown.clear()
         self.refresh_view()
 
     # drawing --------------------------------------------------------------------------------
@@ -203,7 +226,7 @@ class ModuleStepView(App):
         state = s.state()
         for row in self.rows:
             cells = row_cells(row, state, self.lr)
-            for _, key in COLUMNS:
+            for _, key in self.shown_columns:
                 style = ""
                 if row is here:
                     style = "reverse" if key in ("module", "kind") else ""
