@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
         for ax in axes.ravel():
             ax.set_xticks([])
             ax.set_yticks([])
-        fig.suptitle("conv1 after ReLU: each filter's map and mean activation, for a 7 and a 1 (same colour scale per row)")
+        fig.suptitle("conv1 after ReLU: each filter's map and mean activation, for a 7 and a 1 "
+                     "(same colour scale per row)")
         save_figure(opts, fig, "36_conv1_maps")
 
         fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
