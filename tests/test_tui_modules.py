@@ -142,7 +142,13 @@ def test_lenet_in_a_terminal(terminal, lenet_run):
 
 @needs_tmux
 def test_line_flag_keeps_the_prompt_on_a_terminal(terminal):
-    t = terminal("lenet5 --digit 7 --line", width=130, height=30)
+    t = terminal("lenet5 --digit 7 --line", width=130, height=30)      # and --ops opens the full view's panel:
+    full = terminal("lenet5 --digit 7 --ops", width=130, height=42)
+    full.wait_for("step 0/27 ")
+    full.send("Enter")
+    assert "= conv2d(x, " in full.wait_for("ops inside features.0: 1 primitive forward step (o closes)")
+    full.send("q")
+    full.wait_for("EXIT=0")
     t.wait_for("keys: Enter next, b back, o open")
     t.send("Enter")
     s = t.wait_for("forward 1/13  features.0 (Conv2d)")
@@ -256,10 +262,11 @@ def test_tui_run_picks_the_module_view(lenet_run, monkeypatch):
     from viz import tui, tui_modules
 
     opened = []
-    monkeypatch.setattr(tui_modules.ModuleStepView, "run", lambda self, **kw: opened.append((type(self), self.lr)))
-    monkeypatch.setattr(tui.StepView, "run", lambda self, **kw: opened.append((type(self), None)))
-    assert tui.run(lenet_run.stepper, "t", lr=0.1) is lenet_run.stepper
-    assert opened == [(tui_modules.ModuleStepView, 0.1)]
+    monkeypatch.setattr(tui_modules.ModuleStepView, "run",
+                        lambda self, **kw: opened.append((type(self), self.lr, self.ops_open)))
+    monkeypatch.setattr(tui.StepView, "run", lambda self, **kw: opened.append((type(self), None, None)))
+    assert tui.run(lenet_run.stepper, "t", lr=0.1, ops_open=True) is lenet_run.stepper
+    assert opened == [(tui_modules.ModuleStepView, 0.1, True)]
 
 
 def test_pilot_80x24_keeps_the_gradient_columns(lenet_run):

@@ -415,7 +415,7 @@ class StepView(App):
 def run(stepper: Stepper, title: str | None = None, **options: Any) -> Stepper:
     """Open the full-screen view on ``stepper`` (blocks until q); returns the stepper. A
     :class:`~tinygrad_cv.step.ModuleStepper` opens the module view (:mod:`viz.tui_modules`;
-    ``options``: its ``lr``)."""
+    ``options``: its ``lr`` and ``ops_open``)."""
     if isinstance(stepper, ModuleStepper):
         from .tui_modules import ModuleStepView
 

@@ -147,13 +147,14 @@ class ModuleStepView(App):
         Binding("q,ctrl+c", "quit_view", "quit", priority=True, show=False),
     ]
 
-    def __init__(self, stepper: ModuleStepper, title: str | None = None, lr: float = LR, **kwargs: Any):
+    def __init__(self, stepper: ModuleStepper, title: str | None = None, lr: float = LR, ops_open: bool = False,
+                 **kwargs: Any):
         super().__init__(ansi_color=no_color_wanted() or kwargs.pop("ansi_color", False), **kwargs)
         self.stepper = stepper
         self.lr = lr
         self.heading = title or f"{stepper.name(stepper.root)}: {len(stepper.events)} module steps"
         self.rows = module_rows(stepper)
-        self.ops_open = False
+        self.ops_open = ops_open                   # the ops panel open from the start (tgcv step MODEL --ops)
         self.message = ""
         self._shown: dict[tuple[str, str], str] = {}
         end = stepper.state(len(stepper.events))                  # every cell filled: the widest the table gets

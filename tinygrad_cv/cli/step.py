@@ -289,7 +289,7 @@ def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_ind
         from viz import tui
 
         weights = f"weights from {checkpoint.name}" if checkpoint is not None else "untrained weights"
-        tui.run(stepper, title=f"{run.title}, {weights}", lr=lr)
+        tui.run(stepper, title=f"{run.title}, {weights}", lr=lr, ops_open=show_ops)
         return
     keys = "Enter next, b back, o open the step into its ops, q quit"
     out(f"keys: {keys}")
