@@ -28,20 +28,30 @@ needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 
 # --- a real terminal -----------------------------------------------------------------------------
 
-class Terminal:
-    """``tgcv step ARGS`` in a private tmux server of ``width`` x ``height``; ``close()`` kills it."""
+PROMPT = "tgcv-test$"        # bash shows it followed by a space
 
-    def __init__(self, args: str, width: int = 80, height: int = 24, no_color: bool = True):
+
+class Terminal:
+    """``tgcv step ARGS`` in a private tmux server of ``width`` x ``height``; ``close()`` kills it.
+
+    ``shell=True`` types the command into an interactive bash whose prompt is :data:`PROMPT`,
+    so a test can see the prompt come back after the view quits."""
+
+    def __init__(self, args: str, width: int = 80, height: int = 24, no_color: bool = True, shell: bool = False):
         self.server = ["tmux", "-L", f"tgcv-tui-{uuid.uuid4().hex[:8]}"]
         self.env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
         if no_color:
             self.env["NO_COLOR"] = "1"
         self.env["TERM"] = "xterm-256color"
         self.env["PYTHONPATH"] = str(ROOT)
-        cmd = f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m tinygrad_cv step {args}; " \
-              f"echo EXIT=$?; sleep 60"
+        line = f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m tinygrad_cv step {args}; echo EXIT=$?"
+        cmd = f"env PS1={shlex.quote(PROMPT + ' ')} bash --norc --noprofile -i" if shell else f"{line}; sleep 60"
         subprocess.run(self.server + ["new-session", "-d", "-s", "s", "-x", str(width), "-y", str(height), cmd],
                        check=True, env=self.env)
+        if shell:
+            self.wait_for(PROMPT)
+            subprocess.run(self.server + ["send-keys", "-t", "s", "-l", line], check=True, env=self.env)
+            subprocess.run(self.server + ["send-keys", "-t", "s", "Enter"], check=True, env=self.env)
 
     def screen(self, colors: bool = False) -> str:
         args = ["capture-pane", "-p", "-t", "s"] + (["-e"] if colors else [])

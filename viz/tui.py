@@ -24,6 +24,10 @@ ANSI over any tty), and a headless test driver (``App.run_test`` / Pilot) that p
 and reads the screen without a terminal. Textual is imported only here, and this module
 only when the view opens, so ``tgcv`` itself starts as fast as before.
 
+A model stepped module by module (``Stepper(loss, by="module")``, ``tgcv step lenet5``) opens
+the module view of :mod:`viz.tui_modules` instead: a table of modules with shapes and
+statistics, the same keys, and ``o`` to open a step into its primitive ops.
+
 All wording lives in :mod:`viz.format`; this module lays it out. The engine knows nothing
 of it: the view reads a :class:`tinygrad_cv.step.Stepper`.
 """
@@ -43,7 +47,7 @@ from textual.widgets import DataTable, Input, Static
 
 from tinygrad_cv.expr import ExprError, parse_assignment
 from tinygrad_cv.graph import Node
-from tinygrad_cv.step import BackwardStep, ForwardStep, SeedStep, Stepper
+from tinygrad_cv.step import BackwardStep, ForwardStep, ModuleStepper, SeedStep, Stepper
 
 from .format import chain_rule, describe, node_role, op_expression, running_sum, short, summarize
 
@@ -53,6 +57,11 @@ ROLE_STYLES = {"head": "bold", "name": "bold", "value": "cyan", "grad": "bold ye
 HELP = "Enter/Space/→ next  ←/b back  Home/End  ↑↓/click node  e set input  q quit"
 MAX_GRAPH_LINES = 2000
 _OPEN, _MID, _CLOSE = "\x1e", "\x1f", "\x1d"     # role markers inside the text from viz.format
+
+
+def no_color_wanted() -> bool:
+    """NO_COLOR set (to anything but ""): draw with the terminal's own ANSI colours only, no palette."""
+    return os.environ.get("NO_COLOR", "") != ""
 
 
 def _marking(text: str, role: str) -> str:
@@ -183,8 +192,7 @@ class StepView(App):
     ]
 
     def __init__(self, stepper: Stepper, title: str | None = None, **kwargs: Any):
-        no_color = os.environ.get("NO_COLOR", "") != ""
-        super().__init__(ansi_color=no_color or kwargs.pop("ansi_color", False), **kwargs)
+        super().__init__(ansi_color=no_color_wanted() or kwargs.pop("ansi_color", False), **kwargs)
         self.stepper = stepper
         root = stepper.root
         self.heading = title or (f"{stepper.name(root)} = "
@@ -404,7 +412,14 @@ class StepView(App):
         self.refresh_view()
 
 
-def run(stepper: Stepper, title: str | None = None) -> Stepper:
-    """Open the full-screen view on ``stepper`` (blocks until q); returns the stepper."""
-    StepView(stepper, title).run(mouse=True)
+def run(stepper: Stepper, title: str | None = None, **options: Any) -> Stepper:
+    """Open the full-screen view on ``stepper`` (blocks until q); returns the stepper. A
+    :class:`~tinygrad_cv.step.ModuleStepper` opens the module view (:mod:`viz.tui_modules`;
+    ``options``: its ``lr`` and ``ops_open``)."""
+    if isinstance(stepper, ModuleStepper):
+        from .tui_modules import ModuleStepView
+
+        ModuleStepView(stepper, title, **options).run(mouse=True)
+    else:
+        StepView(stepper, title, **options).run(mouse=True)
     return stepper

@@ -81,7 +81,7 @@ def command(model: str | None, source: str | None, checkpoint: Path | None, digi
         if digit is not None and image_index is not None:
             fail("give --digit or --index, not both")
             return
-        _step_model(model, checkpoint, digit, image_index, size, lr, show_ops, interactive, frames_dir)
+        _step_model(model, checkpoint, digit, image_index, size, lr, show_ops, interactive, frames_dir, line_mode)
         return
     if source is None:
         fail("give an expression (--expr \"(x + y) * z\") or a MODEL (e.g. tgcv step lenet5)")
@@ -257,7 +257,8 @@ def model_run(name: str, checkpoint: Path | None, digit: int | None, image_index
 
 
 def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_index: int | None, size: int,
-                lr: float, show_ops: bool, interactive: bool | None, frames_dir: Path | None) -> None:
+                lr: float, show_ops: bool, interactive: bool | None, frames_dir: Path | None,
+                line_mode: bool = False) -> None:
     from viz.format import describe_module, describe_ops
     from viz.text import use_color, styler
 
@@ -293,6 +294,12 @@ def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_ind
     if interactive is False:
         for event in stepper:
             show(event)
+        return
+    if not line_mode and full_screen_possible():
+        from viz import tui
+
+        weights = f"weights from {checkpoint.name}" if checkpoint is not None else "untrained weights"
+        tui.run(stepper, title=f"{run.title}, {weights}", lr=lr, ops_open=show_ops)
         return
     keys = "Enter next, b back, o open the step into its ops, q quit"
     out(f"keys: {keys}")
