@@ -55,6 +55,7 @@ The helpers:
 ``save_graph(opts, obj, name)``   render a Value/Tensor/Graph with ``viz.render`` to ``--out/name.svg``.
 ``digits(split, n, skip)``        shipped MNIST digits as float32 rows in [0, 1] (n, 784) and labels.
 ``accuracy(scores, labels)``      fraction of rows whose largest score is the label.
+``on_canvas(images, size, top, left)``  digits pasted into blank size x size canvases.
 ``run(main)``                     the script entry point: a failed check prints one ✗ line, exit 1.
 """
 from __future__ import annotations
@@ -286,6 +287,21 @@ def images(opts: Options, split: str = "train", n: int | None = None) -> tuple[n
     imgs, labels = tg.data.cifar10(split, opts.data)
     imgs, labels = imgs[:n], labels[:n]
     return (imgs.reshape(len(imgs), -1) / np.float32(255)).astype(np.float32), labels, "CIFAR-10"
+
+
+def on_canvas(images: np.ndarray, size: int, top: Any, left: Any) -> np.ndarray:
+    """28x28 digits (rows of 784 or (N, 28, 28)) pasted into blank ``size`` x ``size`` canvases,
+    digit i with its top-left corner at (top[i], left[i]) (ints broadcast); float32 (N, size, size)."""
+    imgs = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28)
+    n = len(imgs)
+    top, left = np.broadcast_to(np.asarray(top, dtype=np.int64), (n,)), np.broadcast_to(np.asarray(left, dtype=np.int64), (n,))
+    if n and (min(top.min(), left.min()) < 0 or max(top.max(), left.max()) > size - 28):
+        raise ValueError(f"on_canvas: corners must lie in [0, {size - 28}] for a {size}x{size} canvas, got top "
+                         f"{int(top.min())}..{int(top.max())}, left {int(left.min())}..{int(left.max())}")
+    out = np.zeros((n, size, size), dtype=np.float32)
+    for i in range(n):
+        out[i, top[i]:top[i] + 28, left[i]:left[i] + 28] = imgs[i]
+    return out
 
 
 def accuracy(scores: Any, labels: Any) -> float:
