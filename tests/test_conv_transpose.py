@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import tinygrad_cv as tg
 import tinygrad_cv.nn.functional as F
@@ -168,3 +170,31 @@ def test_errors_name_the_shapes(call, words):
         call(x, w)
     for word in words:
         assert word in str(e.value), str(e.value)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_numba_matches_reference_on_drawn_shapes(data):
+    """Hypothesis draws many more shapes for the fast path users run (every conv2d route below it)."""
+    cpu = load_backend("numba")
+    g = data.draw(st.sampled_from([1, 2]))
+    ci, co = g * data.draw(st.integers(1, 3)), g * data.draw(st.integers(1, 3))
+    k = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    s = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    p = (data.draw(st.integers(0, k[0] - 1)), data.draw(st.integers(0, k[1] - 1)))
+    op = (data.draw(st.integers(0, s[0] - 1)), data.draw(st.integers(0, s[1] - 1)))
+    hw = (data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6)))
+    try:
+        transposed_output_hw(hw, k, s, p, op)
+    except ValueError:                                   # the padding eats the whole output
+        assume(False)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.standard_normal((2, ci, *hw))
+    wt = rng.standard_normal((ci, co // g, *k))
+    b = rng.standard_normal(co)
+    y = cpu.conv_transpose2d_forward(x, wt, b, s, p, op, g)
+    np.testing.assert_allclose(y, ref.conv_transpose2d_forward(x, wt, b, s, p, op, g), atol=1e-10)
+    dy = rng.standard_normal(y.shape)
+    for a, e in zip(cpu.conv_transpose2d_backward(dy, x, wt, s, p, g), ref.conv_transpose2d_backward(dy, x, wt, s, p, g)):
+        np.testing.assert_allclose(a, e, atol=1e-10)
+

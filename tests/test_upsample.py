@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tinygrad_cv as tg
 import tinygrad_cv.nn.functional as F
@@ -12,7 +14,7 @@ from tinygrad_cv import nn
 from tinygrad_cv.backends import reference as ref
 from tinygrad_cv.backends.resample import taps, touching
 from tests.test_conv_transpose import on_backend  # noqa: F401  (a fixture: each backend selected)
-from tests.test_kernels import kernels  # noqa: F401  (a fixture: each backend's module)
+from tests.test_kernels import kernels, load_backend  # noqa: F401  (kernels: a fixture, each backend's module)
 
 # (H, W, size, scale_factor, mode, align_corners)
 CASES = [
@@ -152,3 +154,17 @@ def test_errors_name_the_values(kwargs, words):
         assert word in str(e.value), str(e.value)
     with pytest.raises(ValueError, match="4-D"):
         F.interpolate(tg.Tensor(np.zeros((2, 3, 3))), scale_factor=2)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.integers(1, 7), w=st.integers(1, 7), oh=st.integers(1, 15), ow=st.integers(1, 15),
+       mode=st.sampled_from(["nearest", "bilinear"]), ac=st.booleans(), seed=st.integers(0, 2**16))
+def test_numba_matches_reference_on_drawn_sizes(h, w, oh, ow, mode, ac, seed):
+    cpu = load_backend("numba")
+    ac = ac and mode == "bilinear"
+    x = np.random.default_rng(seed).standard_normal((2, 2, h, w))
+    y = cpu.interpolate2d_forward(x, (oh, ow), mode, ac, None)
+    np.testing.assert_allclose(y, ref.interpolate2d_forward(x, (oh, ow), mode, ac, None), atol=1e-12)
+    dy = np.random.default_rng(seed + 1).standard_normal(y.shape)
+    np.testing.assert_allclose(cpu.interpolate2d_backward(dy, x.shape, mode, ac, None),
+                               ref.interpolate2d_backward(dy, x.shape, mode, ac, None), atol=1e-12)
