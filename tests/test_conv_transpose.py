@@ -198,3 +198,13 @@ def test_numba_matches_reference_on_drawn_shapes(data):
     for a, e in zip(cpu.conv_transpose2d_backward(dy, x, wt, s, p, g), ref.conv_transpose2d_backward(dy, x, wt, s, p, g)):
         np.testing.assert_allclose(a, e, atol=1e-10)
 
+
+
+def test_summary_counts_the_scatter_multiply_adds():
+    """Each of the H*W*C_in input values scatters C_out/groups filters of kh*kw taps."""
+    from tinygrad_cv.models import summary
+    s = summary(nn.Sequential(nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2), nn.Upsample(scale_factor=2)), (4, 5, 5))
+    convt, up = s.rows
+    assert convt["type"] == "ConvTranspose2d" and convt["output_shape"] == (6, 11, 11)
+    assert convt["macs"] == 5 * 5 * 4 * 3 * 3 * 3 and convt["params"] == 4 * 3 * 9 + 6 and not convt["inplace"]
+    assert up["type"] == "Upsample" and up["output_shape"] == (6, 22, 22) and up["macs"] == 0
