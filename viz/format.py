@@ -268,6 +268,9 @@ RATIO_RULE = 1e-3           # the course's rule of thumb: updates about 1e-3 of 
 MODULE_RULES = {
     "conv2d": "conv's input gradient is a convolution of the upstream gradient with the flipped filter; "
               "its filter gradient correlates the input with the upstream gradient",
+    "conv_transpose2d": "a transposed conv's input gradient is a plain convolution of the upstream gradient "
+                        "with the same filter; its filter gradient correlates the upstream gradient with the input",
+    "interpolate": "upsampling sends each output's gradient back to the input pixels it was read from",
     "max_pool2d": "max pooling routes the gradient to each window's maximum (0 elsewhere)",
     "avg_pool2d": "average pooling spreads the gradient evenly over each window",
     "relu": "ReLU passes the gradient where the input was positive (0 where it was not)",

@@ -275,3 +275,11 @@ def avg_pool2d_backward(
     """dx: 1/(kh*kw) of each covering window's gradient."""
     dummy = np.zeros((1, 1, 1, 1), np.int64)
     return _unpool(grad_out, dummy, input_shape, kernel_size, stride, padding, False)
+
+
+# transposed convolution: the conv2d kernels above, roles swapped (backends/transposed.py);
+# upsampling: backends/cuda_upsample.py (imported last: it uses _launch, _dev and _unravel)
+from .transposed import from_conv  # noqa: E402
+
+conv_transpose2d_forward, conv_transpose2d_backward = from_conv(conv2d_forward, conv2d_backward)
+from .cuda_upsample import interpolate2d_backward, interpolate2d_forward  # noqa: E402,F401

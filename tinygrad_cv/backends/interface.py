@@ -57,6 +57,27 @@ class Kernels(Protocol):
                             stride: IntPair, padding: IntPair) -> np.ndarray:
         """dx: each output's gradient spread evenly, 1/(kh*kw), over its window."""
 
+    def conv_transpose2d_forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: IntPair,
+                                 padding: IntPair, output_padding: IntPair, groups: int) -> np.ndarray:
+        """Transposed convolution, weight (C_in, C_out/groups, kH, kW): each input value times its
+        filter is added into the output, y_full[n, c, h*S + i, w*S + j] += x[n, o, h, w] W[o, c, i, j],
+        then P is cut from each border; size (H - 1)*S - 2P + kH - 1 + output_padding + 1 per axis."""
+
+    def conv_transpose2d_backward(self, grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, stride: IntPair,
+                                  padding: IntPair, groups: int, need_input: bool = True, need_weight: bool = True,
+                                  need_bias: bool = True) -> Grads:
+        """(dx, dW, db) of conv_transpose2d_forward: dx = conv2d(dy, W), dW = conv2d's weight gradient
+        with x as the upstream gradient and dy as the input, db = sum of dy over n, h, w."""
+
+    def interpolate2d_forward(self, x: np.ndarray, size: IntPair, mode: str, align_corners: bool,
+                              scale_factor: tuple[float, float] | None) -> np.ndarray:
+        """y: x resampled to size (OH, OW) by 'nearest' or 'bilinear' (backends/resample.py: output o
+        reads inputs i0[o], i1[o] with weights l0[o], l1[o] along each axis)."""
+
+    def interpolate2d_backward(self, grad_out: np.ndarray, input_shape: tuple[int, ...], mode: str,
+                               align_corners: bool, scale_factor: tuple[float, float] | None) -> np.ndarray:
+        """dx: each output's gradient back into the inputs it read, with the same weights."""
+
 
 KERNEL_NAMES = tuple(name for name in Kernels.__dict__ if not name.startswith("_")
                      and callable(Kernels.__dict__[name]))

@@ -11,6 +11,7 @@ windows sit side by side on an unpadded input, PyTorch's floor elsewhere.
 """
 from __future__ import annotations
 
+import math
 import operator
 from typing import Sequence
 
@@ -99,3 +100,36 @@ def output_hw(hw: IntPair, kernel: IntPair, stride: IntPair, padding: IntPair,
             f"{hw[0]}x{hw[1]} input: {'; '.join(axes)}"
         )
     return tuple((w - f + 2 * p) // s + 1 for w, f, s, p in zip(hw, kernel, stride, padding))  # type: ignore[return-value]
+
+
+def transposed_output_hw(hw: IntPair, kernel: IntPair, stride: IntPair, padding: IntPair,
+                         output_padding: IntPair, dilation: IntPair = (1, 1)) -> IntPair:
+    """(OH, OW) of a transposed convolution, per axis PyTorch's
+
+        (H - 1)*S - 2P + D*(F - 1) + output_padding + 1
+
+    (the size whose convolution with the same F, S, P, D gives back H; output_padding picks one
+    of the S sizes that all do, so it must be smaller than S). Errors name all the numbers."""
+    out = []
+    for name, h, f, s, p, op, d in zip(("height", "width"), hw, kernel, stride, padding, output_padding, dilation):
+        _validate(f, s, p)
+        if d < 1:
+            raise ValueError(f"dilation must be at least 1, got {d}")
+        if not 0 <= op < s:
+            raise ValueError(f"output_padding {op} must be non-negative and smaller than the stride {s} ({name})")
+        o = (h - 1) * s - 2 * p + d * (f - 1) + op + 1
+        if o < 1:
+            raise ValueError(f"a transposed {kernel[0]}x{kernel[1]} filter with stride {s} and padding {p} gives a "
+                             f"{name} of (H - 1)*S - 2P + D*(F - 1) + output_padding + 1 = ({h} - 1)*{s} - {2 * p} + "
+                             f"{d}*({f} - 1) + {op} + 1 = {o}, less than 1")
+        out.append(o)
+    return out[0], out[1]
+
+
+def interpolate_output_size(n_in: int, scale_factor: float) -> int:
+    """floor(n_in * scale_factor), as PyTorch's F.interpolate; at least 1 or a ValueError."""
+    n = int(math.floor(n_in * scale_factor))
+    if n < 1:
+        raise ValueError(f"an input of size {n_in} at scale_factor {scale_factor} gives output size "
+                         f"floor({n_in} * {scale_factor}) = {n}, less than 1")
+    return n

@@ -74,6 +74,11 @@ def _conv(m: nn.Conv2d, x: Shape, y: Shape) -> tuple[int, bool]:
     return y[2] * y[3] * m.out_channels * (m.in_channels // m.groups) * kh * kw, False
 
 
+def _conv_transpose(m: nn.ConvTranspose2d, x: Shape, y: Shape) -> tuple[int, bool]:
+    kh, kw = m.kernel_size                       # every input value scatters one filter per output channel
+    return x[2] * x[3] * m.in_channels * (m.out_channels // m.groups) * kh * kw, False
+
+
 def _linear(m: Any, x: Shape, y: Shape) -> tuple[int, bool]:
     positions = math.prod(x[1:-1])               # a Linear on (N, L, in) counts L positions
     return positions * m.in_features * m.out_features * getattr(m, "pieces", 1), False
@@ -90,11 +95,12 @@ def _same(inplace: bool) -> Rule:
 # keyed by the forward function: a subclass with its own forward is counted as a layer without a rule
 _RULES: dict[Callable, Rule] = {
     nn.Conv2d.forward: _conv,
+    nn.ConvTranspose2d.forward: _conv_transpose,
     nn.Linear.forward: _linear,
     nn.Maxout.forward: _linear,
     nn.AdaptiveAvgPool2d.forward: _adaptive,
     **{cls.forward: _same(True) for cls in (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Dropout, nn.Identity, nn.Flatten)},
-    **{cls.forward: _same(False) for cls in (nn.MaxPool2d, nn.AvgPool2d, nn.BatchNorm1d, nn.BatchNorm2d,
+    **{cls.forward: _same(False) for cls in (nn.MaxPool2d, nn.AvgPool2d, nn.Upsample, nn.BatchNorm1d, nn.BatchNorm2d,
                                               nn.Sigmoid, nn.Tanh, nn.Softmax, nn.LogSoftmax)},
 }
 

@@ -26,14 +26,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..shapes import IntPair, output_hw
+from ..transposed import from_conv
 from . import direct, gemm, threads
 from .common import c_array
 from .norm import batch_norm_backward, batch_norm_forward
 from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+from .upsample import interpolate2d_backward, interpolate2d_forward
 
 __all__ = ["conv2d_forward", "conv2d_backward", "max_pool2d_forward", "max_pool2d_backward",
            "avg_pool2d_forward", "avg_pool2d_backward", "conv_route", "batch_norm_forward",
-           "batch_norm_backward", "conv2d_forward_keep", "conv2d_backward_kept"]
+           "batch_norm_backward", "conv2d_forward_keep", "conv2d_backward_kept",
+           "conv_transpose2d_forward", "conv_transpose2d_backward", "interpolate2d_forward", "interpolate2d_backward"]
 
 threads.arrange()
 
@@ -130,3 +133,7 @@ def conv2d_backward(
         return dx, dw, db
     dx, dw, db = gemm.backward(dy, x, w, stride, padding, groups, need_input, need_weight)
     return dx, dw, (db if need_bias else None)
+
+
+# transposed convolution: conv2d's own kernels, roles swapped (backends/transposed.py)
+conv_transpose2d_forward, conv_transpose2d_backward = from_conv(conv2d_forward, conv2d_backward)
