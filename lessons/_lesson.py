@@ -55,6 +55,11 @@ The helpers:
 ``save_graph(opts, obj, name)``   render a Value/Tensor/Graph with ``viz.render`` to ``--out/name.svg``.
 ``digits(split, n, skip)``        shipped MNIST digits as float32 rows in [0, 1] (n, 784) and labels.
 ``accuracy(scores, labels)``      fraction of rows whose largest score is the label.
+``train_steps(model, opt, loader, steps)``  exactly ``steps`` mini-batch steps of cross-entropy.
+``few_per_class(labels, classes, n, seed)``  indices of n random examples of each class.
+``fit_full_batch(model, params, x, y, steps, lr)``  Adam on the whole small set at every step.
+``pretrain_on_0_to_4(images, labels, n, epochs)``  LeNet-5 with 5 outputs trained on digits 0-4,
+                                  and how many digits it saw.
 ``run(main)``                     the script entry point: a failed check prints one ✗ line, exit 1.
 """
 from __future__ import annotations
@@ -70,7 +75,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 __all__ = ["Options", "CheckFailed", "start", "heading", "say", "table", "check", "pyplot",
-           "plots_wanted", "save_figure", "save_graph", "digits", "accuracy", "run"]
+           "plots_wanted", "save_figure", "save_graph", "digits", "accuracy", "train_steps", "few_per_class",
+           "fit_full_batch", "pretrain_on_0_to_4", "run"]
 
 WIDTH = 88
 _section = 0
@@ -312,6 +318,52 @@ def train_steps(model: Any, opt: Any, loader: Any, steps: int) -> Any:
                 break
     model.eval()
     return loss
+
+
+def few_per_class(labels: np.ndarray, classes: Iterable[int], n: int, seed: int) -> np.ndarray:
+    """Indices of ``n`` random examples of each class in ``classes`` (seeded, without replacement)."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(np.nonzero(labels == c)[0], n, replace=False) for c in classes])
+
+
+def fit_full_batch(model: Any, params: Any, x: np.ndarray, y: np.ndarray, steps: int, lr: float) -> float:
+    """Adam on the whole (small) training set ``x, y`` at every step, updating only ``params`` (a list
+    of parameters, or torch-style groups ``[{"params": [...], "lr": ...}, ...]`` whose missing ``lr``
+    is ``lr``); leaves the model in eval mode and returns the final training loss."""
+    import tinygrad_cv as tg
+    import tinygrad_cv.nn.functional as F
+    from tinygrad_cv import optim
+
+    opt = optim.Adam(params, lr=lr)
+    xt, yt = tg.Tensor(x), tg.Tensor(y)
+    model.train()
+    for _ in range(steps):
+        loss = F.cross_entropy(model(xt), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return loss.item()
+
+
+def pretrain_on_0_to_4(images: np.ndarray, labels: np.ndarray, n: int | None, epochs: int) -> tuple[Any, int]:
+    """LeNet-5 with 5 outputs trained with the library's recipe (Adam 3e-3, warmup + cosine, shifts of
+    up to 2 pixels, batches of 64, seed 0) on the first ``n`` digits 0-4 of the uint8 ``images`` (all
+    of them for None): the "big task" of the transfer-learning lessons. Prints one line per epoch;
+    returns the network and the number of digits it was trained on."""
+    import tinygrad_cv as tg
+    from tinygrad_cv import models, train
+
+    src = np.nonzero(labels < 5)[0][:n]
+    tg.manual_seed(0)
+    net = models.lenet5(num_classes=5)
+    loader = train.make_loader(images[src], labels[src], batch_size=64, seed=0, augment=2)
+    opt = train.make_optimizer("adam", net.parameters(), lr=3e-3)
+    sched = train.make_scheduler("warmup_cosine", opt, epochs * len(loader), warmup_steps=20)
+    for epoch in range(1, epochs + 1):
+        loss = train.train_epoch(net, loader, opt, sched)
+        print(f"    epoch {epoch}/{epochs}  training loss {loss:.3f}")
+    return net, len(src)
 
 
 def run(main: Callable[[list[str] | None], None]) -> None:
