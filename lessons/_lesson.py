@@ -58,8 +58,11 @@ The helpers:
 ``train_steps(model, opt, loader, steps)``  exactly ``steps`` mini-batch steps of cross-entropy.
 ``few_per_class(labels, classes, n, seed)``  indices of n random examples of each class.
 ``fit_full_batch(model, params, x, y, steps, lr)``  Adam on the whole small set at every step.
-``pretrain_on_0_to_4(images, labels, n, epochs)``  LeNet-5 with 5 outputs trained on digits 0-4,
-                                  and how many digits it saw.
+``train_lenet(images, labels, epochs)``  LeNet-5 trained with the library's recipe.
+``pretrain_on_0_to_4(images, labels, n, epochs)``  the same with 5 outputs on digits 0-4, and how
+                                  many digits it saw.
+``lenet_codes(model, images)``    LeNet-5's 84 last-hidden-layer activations per digit.
+``pca(x, k)``                     projections on the top-k principal directions, the directions, variances.
 ``run(main)``                     the script entry point: a failed check prints one ✗ line, exit 1.
 """
 from __future__ import annotations
@@ -76,7 +79,7 @@ import numpy as np
 
 __all__ = ["Options", "CheckFailed", "start", "heading", "say", "table", "check", "pyplot",
            "plots_wanted", "save_figure", "save_graph", "digits", "accuracy", "train_steps", "few_per_class",
-           "fit_full_batch", "pretrain_on_0_to_4", "run"]
+           "fit_full_batch", "train_lenet", "pretrain_on_0_to_4", "lenet_codes", "pca", "run"]
 
 WIDTH = 88
 _section = 0
@@ -346,24 +349,50 @@ def fit_full_batch(model: Any, params: Any, x: np.ndarray, y: np.ndarray, steps:
     return loss.item()
 
 
-def pretrain_on_0_to_4(images: np.ndarray, labels: np.ndarray, n: int | None, epochs: int) -> tuple[Any, int]:
-    """LeNet-5 with 5 outputs trained with the library's recipe (Adam 3e-3, warmup + cosine, shifts of
-    up to 2 pixels, batches of 64, seed 0) on the first ``n`` digits 0-4 of the uint8 ``images`` (all
-    of them for None): the "big task" of the transfer-learning lessons. Prints one line per epoch;
-    returns the network and the number of digits it was trained on."""
+def train_lenet(images: np.ndarray, labels: np.ndarray, epochs: int, num_classes: int = 10) -> Any:
+    """LeNet-5 trained with the library's recipe (Adam 3e-3, warmup + cosine, shifts of up to 2
+    pixels, batches of 64, seed 0) on the uint8 digits ``images``; prints one line per epoch."""
     import tinygrad_cv as tg
     from tinygrad_cv import models, train
 
-    src = np.nonzero(labels < 5)[0][:n]
     tg.manual_seed(0)
-    net = models.lenet5(num_classes=5)
-    loader = train.make_loader(images[src], labels[src], batch_size=64, seed=0, augment=2)
+    net = models.lenet5(num_classes=num_classes)
+    loader = train.make_loader(images, labels, batch_size=64, seed=0, augment=2)
     opt = train.make_optimizer("adam", net.parameters(), lr=3e-3)
     sched = train.make_scheduler("warmup_cosine", opt, epochs * len(loader), warmup_steps=20)
     for epoch in range(1, epochs + 1):
         loss = train.train_epoch(net, loader, opt, sched)
         print(f"    epoch {epoch}/{epochs}  training loss {loss:.3f}")
-    return net, len(src)
+    return net
+
+
+def pretrain_on_0_to_4(images: np.ndarray, labels: np.ndarray, n: int | None, epochs: int) -> tuple[Any, int]:
+    """``train_lenet`` with 5 outputs on the first ``n`` training digits 0-4 (all of them for None): the
+    "big task" of the transfer-learning lessons. Returns the network and how many digits it saw."""
+    src = np.nonzero(labels < 5)[0][:n]
+    return train_lenet(images[src], labels[src], epochs, num_classes=5), len(src)
+
+
+def lenet_codes(model: Any, images: np.ndarray) -> np.ndarray:
+    """The 84 activations of LeNet-5's last hidden layer (after its ReLU) for uint8 digits, one row each."""
+    import tinygrad_cv as tg
+    from tinygrad_cv import train
+
+    model.eval()
+    penultimate = model.classifier[:-1]            # Linear-ReLU-Linear-ReLU, without the final Linear
+    with tg.no_grad():
+        h = model.flatten(model.features(tg.Tensor(train.prepare(images))))
+        return penultimate(h).data
+
+
+def pca(x: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Project rows of x onto their top-k principal directions (SVD of the centred data).
+
+    Returns (projections (N, k), directions (k, D), variance of every component (min(N, D),)).
+    """
+    centred = x - x.mean(0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:k].T, vt[:k], s ** 2 / (len(x) - 1)
 
 
 def run(main: Callable[[list[str] | None], None]) -> None:
