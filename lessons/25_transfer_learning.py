@@ -18,28 +18,9 @@ if not __package__:  # run as a file: make the checkout's `lessons` package impo
 import numpy as np
 
 import tinygrad_cv as tg
-import tinygrad_cv.nn.functional as F
-from lessons._lesson import check, heading, plots_wanted, run, save_figure, say, start, table
-from tinygrad_cv import models, nn, optim, train
-
-
-def few_per_class(labels: np.ndarray, classes: range, n: int, seed: int) -> np.ndarray:
-    """Indices of n random examples of each class."""
-    rng = np.random.default_rng(seed)
-    return np.concatenate([rng.choice(np.nonzero(labels == c)[0], n, replace=False) for c in classes])
-
-
-def fit_full_batch(model: nn.Module, params, x: np.ndarray, y: np.ndarray, steps: int, lr: float) -> float:
-    """Adam on the whole (small) training set at every step; returns the final training loss."""
-    opt = optim.Adam(params, lr=lr)
-    xt, yt = tg.Tensor(x), tg.Tensor(y)
-    model.train()
-    for _ in range(steps):
-        loss = F.cross_entropy(model(xt), yt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return loss.item()
+from lessons._lesson import (check, few_per_class, fit_full_batch, heading, plots_wanted, pretrain_on_0_to_4, run,
+                             save_figure, say, start, table)
+from tinygrad_cv import models, nn, train
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,18 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     test_images, test_labels = tg.data.mnist("test")
 
     heading("Step 1: learn features on the big task (digits 0-4)")
-    src = np.nonzero(labels < 5)[0][:n_source]
-    tg.manual_seed(0)
-    source_net = models.lenet5(num_classes=5)
-    loader = train.make_loader(images[src], labels[src], batch_size=64, seed=0, augment=2)
-    opt = train.make_optimizer("adam", source_net.parameters(), lr=3e-3)
-    sched = train.make_scheduler("warmup_cosine", opt, epochs * len(loader), warmup_steps=20)
-    for epoch in range(1, epochs + 1):
-        loss = train.train_epoch(source_net, loader, opt, sched)
-        print(f"    epoch {epoch}/{epochs}  training loss {loss:.3f}")
+    source_net, n_seen = pretrain_on_0_to_4(images, labels, n_source, epochs)
     test_src = np.nonzero(test_labels < 5)[0][:n_test]
     src_acc = train.evaluate(source_net, train.prepare(test_images[test_src]), test_labels[test_src])
-    say(f"""A LeNet-5 with 5 outputs, trained with the library's recipe on {len(src)} digits 0-4. It has never
+    say(f"""A LeNet-5 with 5 outputs, trained with the library's recipe on {n_seen} digits 0-4. It has never
         seen a 5, 6, 7, 8 or 9.""")
     check("source task: held-out accuracy on 0-4", src_acc, at_least=0.95)
 

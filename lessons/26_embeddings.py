@@ -18,18 +18,9 @@ if not __package__:  # run as a file: make the checkout's `lessons` package impo
 import numpy as np
 
 import tinygrad_cv as tg
-from lessons._lesson import check, heading, plots_wanted, run, save_figure, say, start, table
-from tinygrad_cv import models, train
-
-
-def pca(x: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Project rows of x onto their top-k principal directions (SVD of the centred data).
-
-    Returns (projections (N, k), directions (k, D), variance of every component (min(N, D),)).
-    """
-    centred = x - x.mean(0)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[:k].T, vt[:k], s ** 2 / (len(x) - 1)
+from lessons._lesson import (check, heading, lenet_codes, pca, plots_wanted, run, save_figure, say, start, table,
+                             train_lenet)
+from tinygrad_cv import train
 
 
 def nearest_centroid_accuracy(z: np.ndarray, y: np.ndarray) -> float:
@@ -48,15 +39,6 @@ def separation(z: np.ndarray, y: np.ndarray) -> float:
     return float(between / within)
 
 
-def codes(model: tg.nn.Module, images: np.ndarray) -> np.ndarray:
-    """The 84 activations of LeNet-5's last hidden layer (after its ReLU), one row per image."""
-    model.eval()
-    penultimate = model.classifier[:-1]            # Linear-ReLU-Linear-ReLU, without the final Linear
-    with tg.no_grad():
-        h = model.flatten(model.features(tg.Tensor(train.prepare(images))))
-        return penultimate(h).data
-
-
 def main(argv: list[str] | None = None) -> None:
     opts = start(__doc__, argv)
     n_train, n_show, epochs = (2000, 600, 5) if opts.quick else (8000, 2000, 6)
@@ -64,14 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     heading("A LeNet-5 to look inside")
     images, labels = tg.data.mnist("train")
     test_images, test_labels = tg.data.mnist("test")
-    tg.manual_seed(0)
-    model = models.lenet5()
-    loader = train.make_loader(images[:n_train], labels[:n_train], batch_size=64, seed=0, augment=2)
-    opt = train.make_optimizer("adam", model.parameters(), lr=3e-3)
-    sched = train.make_scheduler("warmup_cosine", opt, epochs * len(loader), warmup_steps=20)
-    for epoch in range(1, epochs + 1):
-        loss = train.train_epoch(model, loader, opt, sched)
-        print(f"    epoch {epoch}/{epochs}  training loss {loss:.3f}")
+    model = train_lenet(images[:n_train], labels[:n_train], epochs)
     x, y = test_images[:n_show], test_labels[:n_show]
     acc = train.evaluate(model, train.prepare(x), y)
     say(f"""Trained with the library's recipe on {n_train} digits for {epochs} epochs; we embed {n_show} held-out
@@ -80,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
 
     heading("Codes and pixels, flattened by PCA")
     pixels = train.prepare(x).reshape(len(x), -1)
-    feats = codes(model, x)
+    feats = lenet_codes(model, x)
     say(f"""Each digit is a point in 784-D pixel space and, after the network, a point in {feats.shape[1]}-D code
         space. PCA keeps the two directions along which the points vary most: centre the data,
         take its singular value decomposition, project onto the first two right singular vectors.""")

@@ -56,6 +56,14 @@ The helpers:
 ``digits(split, n, skip)``        shipped MNIST digits as float32 rows in [0, 1] (n, 784) and labels.
 ``accuracy(scores, labels)``      fraction of rows whose largest score is the label.
 ``on_canvas(images, size, top, left)``  digits pasted into blank size x size canvases.
+``train_steps(model, opt, loader, steps)``  exactly ``steps`` mini-batch steps of cross-entropy.
+``few_per_class(labels, classes, n, seed)``  indices of n random examples of each class.
+``fit_full_batch(model, params, x, y, steps, lr)``  Adam on the whole small set at every step.
+``train_lenet(images, labels, epochs)``  LeNet-5 trained with the library's recipe.
+``pretrain_on_0_to_4(images, labels, n, epochs)``  the same with 5 outputs on digits 0-4, and how
+                                  many digits it saw.
+``lenet_codes(model, images)``    LeNet-5's 84 last-hidden-layer activations per digit.
+``pca(x, k)``                     projections on the top-k principal directions, the directions, variances.
 ``run(main)``                     the script entry point: a failed check prints one ✗ line, exit 1.
 """
 from __future__ import annotations
@@ -71,7 +79,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 __all__ = ["Options", "CheckFailed", "start", "heading", "say", "table", "check", "pyplot",
-           "plots_wanted", "save_figure", "save_graph", "digits", "accuracy", "run"]
+           "plots_wanted", "save_figure", "save_graph", "digits", "accuracy", "train_steps", "few_per_class",
+           "fit_full_batch", "train_lenet", "pretrain_on_0_to_4", "lenet_codes", "pca", "on_canvas", "run"]
 
 WIDTH = 88
 _section = 0
@@ -328,6 +337,78 @@ def train_steps(model: Any, opt: Any, loader: Any, steps: int) -> Any:
                 break
     model.eval()
     return loss
+
+
+def few_per_class(labels: np.ndarray, classes: Iterable[int], n: int, seed: int) -> np.ndarray:
+    """Indices of ``n`` random examples of each class in ``classes`` (seeded, without replacement)."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(np.nonzero(labels == c)[0], n, replace=False) for c in classes])
+
+
+def fit_full_batch(model: Any, params: Any, x: np.ndarray, y: np.ndarray, steps: int, lr: float) -> float:
+    """Adam on the whole (small) training set ``x, y`` at every step, updating only ``params`` (a list
+    of parameters, or torch-style groups ``[{"params": [...], "lr": ...}, ...]`` whose missing ``lr``
+    is ``lr``); leaves the model in eval mode and returns the final training loss."""
+    import tinygrad_cv as tg
+    import tinygrad_cv.nn.functional as F
+    from tinygrad_cv import optim
+
+    opt = optim.Adam(params, lr=lr)
+    xt, yt = tg.Tensor(x), tg.Tensor(y)
+    model.train()
+    for _ in range(steps):
+        loss = F.cross_entropy(model(xt), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return loss.item()
+
+
+def train_lenet(images: np.ndarray, labels: np.ndarray, epochs: int, num_classes: int = 10) -> Any:
+    """LeNet-5 trained with the library's recipe (Adam 3e-3, warmup + cosine, shifts of up to 2
+    pixels, batches of 64, seed 0) on the uint8 digits ``images``; prints one line per epoch."""
+    import tinygrad_cv as tg
+    from tinygrad_cv import models, train
+
+    tg.manual_seed(0)
+    net = models.lenet5(num_classes=num_classes)
+    loader = train.make_loader(images, labels, batch_size=64, seed=0, augment=2)
+    opt = train.make_optimizer("adam", net.parameters(), lr=3e-3)
+    sched = train.make_scheduler("warmup_cosine", opt, epochs * len(loader), warmup_steps=20)
+    for epoch in range(1, epochs + 1):
+        loss = train.train_epoch(net, loader, opt, sched)
+        print(f"    epoch {epoch}/{epochs}  training loss {loss:.3f}")
+    return net
+
+
+def pretrain_on_0_to_4(images: np.ndarray, labels: np.ndarray, n: int | None, epochs: int) -> tuple[Any, int]:
+    """``train_lenet`` with 5 outputs on the first ``n`` training digits 0-4 (all of them for None): the
+    "big task" of the transfer-learning lessons. Returns the network and how many digits it saw."""
+    src = np.nonzero(labels < 5)[0][:n]
+    return train_lenet(images[src], labels[src], epochs, num_classes=5), len(src)
+
+
+def lenet_codes(model: Any, images: np.ndarray) -> np.ndarray:
+    """The 84 activations of LeNet-5's last hidden layer (after its ReLU) for uint8 digits, one row each."""
+    import tinygrad_cv as tg
+    from tinygrad_cv import train
+
+    model.eval()
+    penultimate = model.classifier[:-1]            # Linear-ReLU-Linear-ReLU, without the final Linear
+    with tg.no_grad():
+        h = model.flatten(model.features(tg.Tensor(train.prepare(images))))
+        return penultimate(h).data
+
+
+def pca(x: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Project rows of x onto their top-k principal directions (SVD of the centred data).
+
+    Returns (projections (N, k), directions (k, D), variance of every component (min(N, D),)).
+    """
+    centred = x - x.mean(0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:k].T, vt[:k], s ** 2 / (len(x) - 1)
 
 
 def run(main: Callable[[list[str] | None], None]) -> None:

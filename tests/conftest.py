@@ -10,7 +10,7 @@ os.environ.setdefault("NO_COLOR", "1")
 # What .ci/run installs. On CI (CI=true) a test skipped for want of one of these is a
 # failure: a missing install step must not pass as a skip.
 REQUIRED_TOOLS = ("dot", "tmux", "chromium")
-REQUIRED_MODULES = ("torch", "matplotlib", "micrograd", "nbclient", "nbformat", "ipykernel")
+REQUIRED_MODULES = ("torch", "matplotlib", "micrograd", "sklearn", "nbclient", "nbformat", "ipykernel")
 
 
 def _in_ci() -> bool:

@@ -64,7 +64,7 @@ def test_summary_backend_option_selects_the_kernels(run_cli, monkeypatch):
 
 def test_one_registry_behind_every_command(run_cli):
     assert list(MODELS) == registry.names(mnist=True) == ["lenet5"]        # train.MODELS is read from it
-    assert registry.names()[:3] == ["lenet5", "alexnet", "vgg16"] and len(registry.names()) == 10
+    assert registry.names()[:3] == ["lenet5", "alexnet", "vgg16"] and len(registry.names()) == 13
     assert registry.get("alexnet").input_shape == (3, 227, 227)
     assert registry.get("inception").build().__class__.__name__ == "InceptionModule"
     with pytest.raises(ValueError, match="unknown model 'vgg1'; choose one of lenet5, alexnet"):

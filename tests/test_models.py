@@ -206,3 +206,104 @@ def test_adaptive_avg_pool_shapes():
     np.testing.assert_allclose(AdaptiveAvgPool2d(1)(x).data[..., 0, 0], x.data.mean(axis=(2, 3)), rtol=1e-6)
     with pytest.raises(ValueError, match="output_size"):
         AdaptiveAvgPool2d(0)
+
+
+# -- DenseNet-121 and Wide ResNets: torchvision's and the paper's totals ------------------------------
+
+def test_densenet121_torchvision_total_and_shapes():
+    from tinygrad_cv.models import densenet121
+    s = summary(build(densenet121), (3, 224, 224))
+    assert s.total_params == 7_978_856                          # torchvision's densenet121
+    assert round(s.total_macs / 1e7) == 283                     # torchvision: 2.83 GFLOPS (multiply-adds)
+    out = {r["name"]: r["output_shape"] for r in s.rows}
+    # block outputs: c0 + L * k with k = 32; transitions halve channels (theta = 0.5) and the size
+    assert [out[f"features.denseblock{i}"] for i in range(1, 5)] == [
+        (64 + 6 * 32, 56, 56), (128 + 12 * 32, 28, 28), (256 + 24 * 32, 14, 14), (512 + 16 * 32, 7, 7)]
+    assert [out[f"features.transition{i}.pool"] for i in range(1, 4)] == [(128, 28, 28), (256, 14, 14), (512, 7, 7)]
+    # the bottleneck: 1x1 conv to 4k = 128 channels, 3x3 conv to k = 32, from all maps before
+    assert out["features.denseblock2.denselayer12.conv1"] == (128, 28, 28)
+    assert out["features.denseblock2.denselayer12.conv2"] == (32, 28, 28)
+    conv1 = next(r for r in s.rows if r["name"] == "features.denseblock2.denselayer12.conv1")
+    assert conv1["params"] == (128 + 11 * 32) * 128
+    convs = [r for r in s.rows if r["type"] == "Conv2d"]
+    assert len(convs) + 1 == 121                                 # 120 convs + the classifier
+    assert s.rows[-1]["name"] == "classifier" and s.rows[-1]["output_shape"] == (1000,)
+
+
+def test_densenet121_names_like_torchvision():
+    from tinygrad_cv.models import densenet121
+    sd = build(densenet121, num_classes=10).state_dict()
+    for key in ("features.conv0.weight", "features.norm0.running_mean", "features.denseblock1.denselayer1.norm1.weight",
+                "features.denseblock1.denselayer6.conv2.weight", "features.transition3.conv.weight",
+                "features.denseblock4.denselayer16.norm2.num_batches_tracked", "features.norm5.bias",
+                "classifier.weight"):
+        assert key in sd, key
+    assert sd["features.denseblock3.denselayer24.conv1.weight"].shape == (128, 256 + 23 * 32, 1, 1)
+    assert sd["classifier.weight"].shape == (10, 1024)
+    assert not any(k.endswith("conv0.bias") or ".conv1.bias" in k for k in sd)   # BN follows: no conv biases
+
+
+def test_densenet_forward_backward_small():
+    from tinygrad_cv.models import DenseNet
+    tg.set_backend("numba")
+    m = DenseNet(growth_rate=4, block_config=(2, 3), num_init_features=8, num_classes=3)
+    assert m.features.denseblock1.out_channels == 8 + 2 * 4 and m.features.transition1.conv.out_channels == 8
+    out = m(tg.randn(2, 3, 32, 32))
+    assert out.shape == (2, 3)
+    F.cross_entropy(out, np.array([0, 2])).backward()
+    assert all(p.grad is not None and np.isfinite(p.grad).all() for p in m.parameters())
+    assert np.abs(m.features.conv0.weight.grad).max() > 0
+    with pytest.raises(ValueError, match=r"\(N, 8, H, W\)"):
+        m.features.denseblock1(tg.zeros(1, 5, 4, 4))
+    with pytest.raises(ValueError, match="compression"):
+        DenseNet(compression=0)
+
+
+def wrn_params_by_hand(depth, k, classes=10):
+    """Table 1 of the paper, counted conv by conv: 3x3 stem, 3 groups of N pre-activation blocks."""
+    n = (depth - 4) // 6
+    total, c = 3 * 3 * 3 * 16, 16
+    for w in (16 * k, 32 * k, 64 * k):
+        for i in range(n):
+            cin = c if i == 0 else w
+            total += 2 * cin + 9 * cin * w + 2 * w + 9 * w * w     # BN(cin), 3x3, BN(w), 3x3
+            total += cin * w if cin != w else 0                  # 1x1 projection where the width changes
+        c = w
+    return total + 2 * c + c * classes + classes                 # final BN, classifier
+
+
+@pytest.mark.parametrize("depth, k, paper_millions", [(28, 10, 36.5), (16, 8, 11.0), (40, 4, 8.9)])
+def test_wide_resnet_matches_the_paper(depth, k, paper_millions):
+    from tinygrad_cv.models import wide_resnet
+    m = build(wide_resnet, depth, k)
+    total = n_params(m)
+    assert total == wrn_params_by_hand(depth, k)
+    assert round(total / 1e6, 1) == paper_millions               # the paper's CIFAR tables
+    assert m.fc.in_features == 64 * k and len(m.block1) == (depth - 4) // 6
+
+
+def test_wide_resnet_registry_totals_and_shapes():
+    from tinygrad_cv.models import registry
+    spec = registry.get("wrn28_10")
+    assert spec.input_shape == (3, 32, 32)
+    s = summary(build(spec.build), spec.input_shape)
+    assert s.total_params == 36_479_194 and s.total_macs == 5_243_328_768
+    out = {r["name"]: r["output_shape"] for r in s.rows}
+    assert out["block1.3.conv2"] == (160, 32, 32) and out["block2.0.conv1"] == (320, 16, 16)
+    assert out["block3.3.conv2"] == (640, 8, 8) and out["fc"] == (10,)
+    assert "block1.0.shortcut" in out and "block1.1.shortcut" not in out     # 16 -> 160 needs a projection
+    assert n_params(build(registry.get("wrn16_8").build)) == 10_961_370
+
+
+def test_wide_resnet_forward_backward_and_errors():
+    from tinygrad_cv.models import wide_resnet
+    tg.set_backend("numba")
+    m = wide_resnet(10, 2, num_classes=4, dropout=0.3)
+    out = m(tg.randn(2, 3, 16, 16))
+    assert out.shape == (2, 4)
+    F.cross_entropy(out, np.array([1, 3])).backward()
+    assert np.abs(m.conv1.weight.grad).max() > 0 and np.isfinite(m.fc.weight.grad).all()
+    with pytest.raises(ValueError, match="6N \\+ 4"):
+        wide_resnet(27, 10)
+    with pytest.raises(ValueError, match="widen"):
+        wide_resnet(28, 0)

@@ -202,3 +202,78 @@ def test_adaptive_avg_pool_matches_torch(size, out):
     y.backward(g)
     ty.backward(torch.from_numpy(g))
     np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+# -- DenseNet's dense block and the Wide ResNet block ---------------------------------------------------
+
+class TDenseLayer(tnn.Module):
+    def __init__(self, cin, k, bn_size=4):
+        super().__init__()
+        self.norm1, self.relu1 = tnn.BatchNorm2d(cin), tnn.ReLU()
+        self.conv1 = tnn.Conv2d(cin, bn_size * k, 1, bias=False)
+        self.norm2, self.relu2 = tnn.BatchNorm2d(bn_size * k), tnn.ReLU()
+        self.conv2 = tnn.Conv2d(bn_size * k, k, 3, 1, 1, bias=False)
+
+    def forward(self, features):                   # torchvision's form: the list of all earlier maps
+        x = torch.cat(features, 1)
+        return self.conv2(self.relu2(self.norm2(self.conv1(self.relu1(self.norm1(x))))))
+
+
+class TDenseBlock(tnn.Module):
+    def __init__(self, n, cin, k):
+        super().__init__()
+        for i in range(n):
+            self.add_module(f"denselayer{i + 1}", TDenseLayer(cin + i * k, k))
+
+    def forward(self, x):
+        features = [x]
+        for layer in self.children():
+            features.append(layer(features))
+        return torch.cat(features, 1)
+
+
+class TWideBasic(tnn.Module):
+    def __init__(self, cin, w, stride):
+        super().__init__()
+        self.bn1, self.relu1 = tnn.BatchNorm2d(cin), tnn.ReLU()
+        self.conv1 = tnn.Conv2d(cin, w, 3, stride, 1, bias=False)
+        self.bn2, self.relu2 = tnn.BatchNorm2d(w), tnn.ReLU()
+        self.conv2 = tnn.Conv2d(w, w, 3, 1, 1, bias=False)
+        self.shortcut = tnn.Conv2d(cin, w, 1, stride, bias=False) if stride != 1 or cin != w else None
+
+    def forward(self, x):
+        o = self.relu1(self.bn1(x))
+        out = self.conv2(self.relu2(self.bn2(self.conv1(o))))
+        return out + (x if self.shortcut is None else self.shortcut(o))
+
+
+def _parity(ours, theirs, x, train):
+    randomize_bn_stats(ours)
+    copy_into_torch(ours, theirs)
+    ours.train(train), theirs.train(train)
+    with torch.no_grad():
+        expected = theirs(torch.from_numpy(x)).numpy()
+    got = ours(tg.Tensor(x)).data
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    return got
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_dense_block_matches_torch(train):
+    from tinygrad_cv.models import DenseBlock
+    tg.set_backend("numba")
+    ours, theirs = DenseBlock(3, 6, 4), TDenseBlock(3, 6, 4)
+    x = np.random.default_rng(6).standard_normal((2, 6, 7, 7)).astype(np.float32)
+    got = _parity(ours, theirs, x, train)
+    assert got.shape == (2, 6 + 3 * 4, 7, 7)
+    np.testing.assert_array_equal(got[:, :6], x)                 # the block's input passes through unchanged
+
+
+@pytest.mark.parametrize("cin, w, stride", [(8, 8, 1), (4, 8, 1), (8, 16, 2)])
+def test_wide_block_matches_torch(cin, w, stride):
+    from tinygrad_cv.models import WideBasic
+    tg.set_backend("numba")
+    x = np.random.default_rng(7).standard_normal((2, cin, 8, 8)).astype(np.float32)
+    for train in (False, True):
+        _parity(WideBasic(cin, w, stride), TWideBasic(cin, w, stride), x, train)

@@ -201,6 +201,7 @@ def test_skip_init_draws_no_weights_and_then_draws_again():
 @pytest.mark.parametrize("name, first", [
     ("lenet5", "1x28x28"), ("alexnet", "3x227x227"), ("vgg16", "3x224x224"), ("vgg19", "3x224x224"),
     ("resnet18", "3x224x224"), ("resnet34", "3x224x224"), ("resnet50", "3x224x224"),
+    ("densenet121", "3x224x224"), ("wrn28_10", "3x32x32"), ("wrn16_8", "3x32x32"),
     ("mobilenet_v1", "3x224x224"), ("inception_naive", "256x28x28"), ("inception", "256x28x28")])
 def test_cli_every_zoo_name(run_cli, name, first):
     from tinygrad_cv.models import registry

@@ -17,11 +17,13 @@ from typing import Callable
 
 from ..nn.module import Module
 from .alexnet import alexnet
+from .densenet import densenet121
 from .inception import inception_module
 from .lenet import lenet5
 from .mobilenet import mobilenet_v1
 from .resnet import resnet18, resnet34, resnet50
 from .vgg import vgg16, vgg19
+from .wide_resnet import wide_resnet
 
 __all__ = ["ModelSpec", "MODELS", "get", "names"]
 
@@ -50,6 +52,12 @@ MODELS: dict[str, ModelSpec] = dict([
     _spec("resnet18", resnet18, (3, 224, 224), "ResNet-18: residual blocks of two 3x3 convs"),
     _spec("resnet34", resnet34, (3, 224, 224), "ResNet-34: residual blocks of two 3x3 convs, deeper stages"),
     _spec("resnet50", resnet50, (3, 224, 224), "ResNet-50: bottleneck blocks (1x1, 3x3, 1x1)"),
+    _spec("densenet121", densenet121, (3, 224, 224),
+          "DenseNet-121: dense blocks, each layer sees all earlier maps (cat), k=32"),
+    _spec("wrn28_10", lambda: wide_resnet(28, 10), (3, 32, 32),
+          "Wide ResNet 28-10 for CIFAR: pre-activation blocks, 10x wider (160/320/640)"),
+    _spec("wrn16_8", lambda: wide_resnet(16, 8), (3, 32, 32),
+          "Wide ResNet 16-8 for CIFAR: pre-activation blocks, 8x wider (128/256/512)"),
     _spec("mobilenet_v1", mobilenet_v1, (3, 224, 224), "MobileNet v1: depthwise-separable convs"),
     # the course's GoogLeNet example: 28x28x256 in, 128 1x1, 192 3x3, 96 5x5 filters
     _spec("inception_naive", lambda: inception_module(256, 128, 192, 96), (256, 28, 28),
