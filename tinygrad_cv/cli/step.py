@@ -65,7 +65,9 @@ def command(model: str | None, source: str | None, checkpoint: Path | None, digi
     through the model and the cross-entropy, stepped module by module: each
     module's output shape and statistics, the loss's softmax, then backward the
     upstream and downstream gradients, the module's rule and its parameters'
-    gradients with the update-to-weight ratio.
+    gradients with the update-to-weight ratio. On a terminal the full-screen view
+    lists the modules (o opens a step into its primitive ops); --frames writes the
+    module player (feature maps forward, gradient maps backward, softmax bars).
 
     On a terminal this opens a full-screen view: the graph, a table of every node's
     value and gradient, the step's arithmetic and a node inspector. Keys: Enter,
@@ -280,8 +282,15 @@ def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_ind
             out("(the frames have no module graph: it needs Graphviz's dot, which is not installed)")
         if interactive is None:          # the frames were the job: no prompt unless asked for
             return
+    if interactive is not False and not line_mode and full_screen_possible():
+        from viz import tui
+
+        weights = f"weights from {checkpoint.name}" if checkpoint is not None else "untrained weights"
+        tui.run(stepper, title=f"{run.title}, {weights}", lr=lr, ops_open=show_ops)
+        return
     style = styler(use_color())
     out(run.header())
+
     def show(event) -> None:
         out(describe_module(event, style, lr=lr) if hasattr(event, "ops") else _seed(event, style))
         if show_ops and hasattr(event, "ops"):
@@ -294,12 +303,6 @@ def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_ind
     if interactive is False:
         for event in stepper:
             show(event)
-        return
-    if not line_mode and full_screen_possible():
-        from viz import tui
-
-        weights = f"weights from {checkpoint.name}" if checkpoint is not None else "untrained weights"
-        tui.run(stepper, title=f"{run.title}, {weights}", lr=lr, ops_open=show_ops)
         return
     keys = "Enter next, b back, o open the step into its ops, q quit"
     out(f"keys: {keys}")
