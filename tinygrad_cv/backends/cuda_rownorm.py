@@ -19,7 +19,10 @@ from numba import cuda, float64
 from .cuda import _dev, _launch
 from .rownorm import affine
 
-_BLOCK = 128          # threads per row; a power of two for the halving reduction
+# Threads per row, a power of two for the halving. The simulator (NUMBA_ENABLE_CUDASIM=1) runs
+# every thread as a Python thread and polls them all at each syncthreads: a 128-thread block
+# costs it about a quarter of a second, so there the same code runs with 4 (two halving steps).
+_BLOCK = 4 if hasattr(cuda, "simulator_init") else 128
 
 
 @cuda.jit(device=True)
