@@ -2,8 +2,9 @@
 view (backends/rownorm.py has the view and the formulas).
 
 The block's threads stride along their row (thread t reads values t, t + B, t + 2B, ...,
-neighbouring threads neighbouring values) and each keeps a float64 partial sum; the partial
-sums meet in shared memory and are halved B -> B/2 -> ... -> 1 (a tree reduction, log2 B steps,
+neighbouring threads neighbouring values) and each keeps a float64 partial sum (started as
+float64(0.0): on the simulator a bare 0.0 plus a float32 value stays float32); the partial sums
+meet in shared memory and are halved B -> B/2 -> ... -> 1 (a tree reduction, log2 B steps,
 synchronised between steps). The forward reduces twice (the mean, then the squared deviations
 from it: the safe two-pass variance), then writes y; the backward reduces sum(d_xhat) and
 sum(d_xhat * x_hat) together, then writes dx. dgamma and dbeta: one thread per (g, p) adds
@@ -49,11 +50,11 @@ def _rows_fwd(x, gamma, beta, L, eps, y, mean, inv_std):  # pragma: no cover - d
     G = gamma.shape[0]
     g = row % G
     buf = cuda.shared.array(_BLOCK, float64)
-    s = 0.0
+    s = float64(0.0)
     for k in range(t, m, _BLOCK):
         s += x[row, k]
     mu = _block_sum(buf, t, s) / m
-    q = 0.0
+    q = float64(0.0)
     for k in range(t, m, _BLOCK):
         d = x[row, k] - mu
         q += d * d
@@ -74,8 +75,8 @@ def _rows_bwd(dy, x, mean, inv_std, gamma, L, dx):  # pragma: no cover - device 
     g = row % G
     mu, r = mean[row], inv_std[row]
     buf = cuda.shared.array(_BLOCK, float64)
-    s1 = 0.0
-    s2 = 0.0
+    s1 = float64(0.0)
+    s2 = float64(0.0)
     for k in range(t, m, _BLOCK):
         d = gamma[g, k // L] * dy[row, k]
         s1 += d
@@ -96,8 +97,8 @@ def _param_grads(dy, x, mean, inv_std, G, L, dgamma, dbeta):  # pragma: no cover
     if j >= G * P:
         return
     g, p = j // P, j % P
-    a = 0.0
-    b = 0.0
+    a = float64(0.0)
+    b = float64(0.0)
     for row in range(g, x.shape[0], G):
         mu, r = mean[row], inv_std[row]
         for k in range(p * L, (p + 1) * L):

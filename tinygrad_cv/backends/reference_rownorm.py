@@ -9,7 +9,8 @@ import numpy as np
 
 def _rows(a: np.ndarray) -> np.ndarray:
     """(N, G, P, L) -> (N, G, P*L): one row per (example, group)."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
+    N, G, P, L = a.shape
+    return a.reshape(N, G, P * L)
 
 
 def _x_hat(x: np.ndarray, mean: np.ndarray, inv_std: np.ndarray) -> np.ndarray:
