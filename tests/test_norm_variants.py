@@ -11,7 +11,7 @@ from tinygrad_cv import backends, nn
 from tinygrad_cv.tensors import Tensor
 from tests.test_conv_transpose import on_backend  # noqa: F401  (a fixture: each backend selected)
 from tests.test_kernels import BACKENDS, load_backend
-from tests.test_rownorm_kernels import quick_simulator  # noqa: F401  (a fixture: the simulator's threads hand over quickly)
+from tests.test_rownorm_kernels import quick_simulator  # noqa: F401  (a fixture: a quicker simulator)
 
 R = np.random.default_rng(0)
 

@@ -12,9 +12,11 @@ dgamma and dbeta add up over n and l: the rows are cut into a few blocks (4 per 
 block adds its rows' dy * x_hat and dy into its own (G, P) partial sums during that first pass
 (no two threads write the same number), and NumPy adds the blocks' partials together.
 
-The NumPy lines made about five temporaries of x's size each way; these make none but the
-output. Measured (float32, 2 cores, forward + backward): group norm on (64, 256, 14, 14)
-43 -> 9 ms, layer norm over (256, 14, 14) 34 -> 25 ms.
+The NumPy lines this replaces made about five temporaries of x's size each way; these make
+none but the output. Measured through the op (float32, forward + backward, the shared 2-core
+development machine): group norm (32 groups) on (64, 256, 14, 14) 42 -> 14 ms, layer norm over
+(256, 14, 14) at batch 64 32 -> 12 ms, instance norm on (16, 64, 56, 56) 40 -> 14 ms, layer norm
+over 384 values for 3136 tokens 12.3 -> 2.7 ms.
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ import numpy as np
 from numba import njit
 
 from ..rownorm import affine
-from .common import SERIAL, c_array
 from . import threads
+from .common import SERIAL, c_array
 from .threads import parallel_for
 
 
