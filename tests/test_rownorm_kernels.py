@@ -157,3 +157,20 @@ def test_kernels_take_non_contiguous_input_and_other_dtype_parameters(rows_kerne
                                              b.astype(np.float32), 1e-5)
     assert y.dtype == np.float32, name
     _close(y, y_ref, np.float32, name)
+
+
+@pytest.mark.parametrize("block", [1, 32])
+def test_cuda_block_reduction_at_other_widths(monkeypatch, quick_simulator, block):
+    """The simulator runs 4 threads a row (a GPU 128): the same halving with 1 thread and with 32,
+    on rows shorter than the block (idle threads) and longer (uneven shares)."""
+    mod = load_backend("cuda")
+    from tinygrad_cv.backends import cuda_rownorm
+    monkeypatch.setattr(cuda_rownorm, "_BLOCK", block)
+    for view in [(2, 1, 5, 1), (1, 2, 3, 15)]:
+        x, dy, g, b = _case(view, np.float64, True, seed=block)
+        y, mean, inv_std = mod.normalize_rows_forward(x, g, b, 1e-5)
+        y_ref, mean_ref, inv_ref = ref.normalize_rows_forward(x, g, b, 1e-5)
+        _close(y, y_ref, np.float64, f"block {block} y")
+        for what, a, c in zip(("dx", "dgamma", "dbeta"), mod.normalize_rows_backward(dy, x, mean, inv_std, g),
+                              ref.normalize_rows_backward(dy, x, mean_ref, inv_ref, g)):
+            _close(a, c, np.float64, f"block {block} {what}")
