@@ -194,6 +194,18 @@ def test_bad_shapes_are_named():
         nn.InstanceNorm2d(6, track_running_stats=True)
 
 
+def test_integer_input_and_empty_groups_are_refused_and_empty_batches_pass():
+    with pytest.raises(TypeError, match="layer_norm: input must be floating point, got int64"):
+        F.layer_norm(Tensor(np.arange(12).reshape(2, 6)), 6)
+    with pytest.raises(ValueError, match=r"group_norm: every group needs at least one value.*\(2, 4, 0\)"):
+        F.group_norm(Tensor(np.zeros((2, 4, 0), np.float32)), 2)
+    x = Tensor(np.zeros((0, 4, 3), np.float32), requires_grad=True)
+    w = Tensor(np.ones(4, np.float32), requires_grad=True)
+    y = F.group_norm(x, 2, w)
+    y.sum().backward()
+    assert y.shape == (0, 4, 3) and x.grad.shape == (0, 4, 3) and np.all(np.asarray(w.grad) == 0)
+
+
 def test_per_example_norms_ignore_the_rest_of_the_batch(every_backend):
     x = R.normal(size=(8, 4, 3, 3))
     for fn in (lambda a: F.layer_norm(a, (4, 3, 3)), F.instance_norm, lambda a: F.group_norm(a, 2)):

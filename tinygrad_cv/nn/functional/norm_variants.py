@@ -101,6 +101,8 @@ def _check_param(fn: str, name: str, t: Tensor | None, shape: tuple[int, ...], x
 
 def _apply(fn: str, op_cls: type, x: Tensor, view: tuple[int, int, int, int], param_shape: tuple[int, ...],
            weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{fn}: input must be floating point, got {x.data.dtype}")
     if view[2] * view[3] == 0:
         raise ValueError(f"{fn}: every group needs at least one value, got input of shape {tuple(x.shape)}")
     op = op_cls(view, param_shape, eps, weight is not None, bias is not None)
