@@ -23,11 +23,11 @@ def test_backend_matches_protocol(name):
         assert got == want, f"{name}.{kernel}{got} differs from the interface's {want}"
 
 
-def test_interface_names_all_ten_kernels():
+def test_interface_names_all_twelve_kernels():
     assert set(interface.KERNEL_NAMES) == {
         "conv2d_forward", "conv2d_backward", "max_pool2d_forward", "max_pool2d_backward",
         "avg_pool2d_forward", "avg_pool2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward",
-        "interpolate2d_forward", "interpolate2d_backward"}
+        "interpolate2d_forward", "interpolate2d_backward", "normalize_rows_forward", "normalize_rows_backward"}
 
 
 def test_shape_helpers_defined_once():

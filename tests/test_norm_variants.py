@@ -1,4 +1,5 @@
-"""Layer, group and instance norm: gradcheck of every input, torch parity, state_dict names, errors."""
+"""Layer, group and instance norm: gradcheck of every input and torch parity on every backend
+(numpy, numba, cuda on numba's simulator), state_dict names, errors."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,11 @@ import pytest
 
 import tinygrad_cv as tg
 import tinygrad_cv.nn.functional as F
-from tinygrad_cv import nn
+from tinygrad_cv import backends, nn
 from tinygrad_cv.tensors import Tensor
+from tests.test_conv_transpose import on_backend  # noqa: F401  (a fixture: each backend selected)
+from tests.test_kernels import BACKENDS, load_backend
+from tests.test_rownorm_kernels import quick_simulator  # noqa: F401  (a fixture: a quicker simulator)
 
 R = np.random.default_rng(0)
 
@@ -31,13 +35,29 @@ GRADCHECKS = [
 ]
 
 
-@pytest.mark.parametrize("name, fn, shapes", GRADCHECKS, ids=[g[0] for g in GRADCHECKS])
-def test_gradcheck_every_input(name, fn, shapes):
+# The simulator runs each block's threads in Python (a few ms a row), and a gradcheck runs the
+# forward twice per input value: on cuda, one case of each kind and both affine and none.
+ON_SIMULATOR = {"layer_norm last axis", "layer_norm bias only", "group_norm one group", "group_norm no affine",
+                "instance_norm no affine"}
+GRADCHECK_RUNS = [pytest.param(b, *g, id=f"{b}-{g[0]}") for b in BACKENDS for g in GRADCHECKS
+                  if b != "cuda" or g[0] in ON_SIMULATOR]
+
+
+@pytest.fixture
+def every_backend(on_backend, quick_simulator):
+    """Each backend in turn selected for the ops; its name."""
+    return on_backend
+
+
+@pytest.mark.parametrize("backend, name, fn, shapes", GRADCHECK_RUNS)
+def test_gradcheck_every_input(backend, name, fn, shapes, quick_simulator):
+    load_backend(backend)
+    backends._selected = backend                        # conftest restores the choice
     inputs = [t64(R.normal(size=s) * 2 + 0.5) for s in shapes]
     assert tg.gradcheck(fn, *inputs, raise_exception=True), name
 
 
-def test_float32_in_float32_out_and_stats_over_the_right_axes():
+def test_float32_in_float32_out_and_stats_over_the_right_axes(every_backend):
     x = Tensor((R.normal(size=(4, 6, 5, 5)) * 3 + 2).astype(np.float32))
     for y, axes in ((F.layer_norm(x, (6, 5, 5)), (1, 2, 3)), (F.instance_norm(x), (2, 3))):
         assert y.data.dtype == np.float32
@@ -103,7 +123,7 @@ LAYERS = [
 
 
 @pytest.mark.parametrize("name, make_tg, make_torch, shape", LAYERS, ids=[row[0] for row in LAYERS])
-def test_layer_matches_torch_forward_and_backward(name, make_tg, make_torch, shape):
+def test_layer_matches_torch_forward_and_backward(every_backend, name, make_tg, make_torch, shape):
     _torch_pair(make_tg, make_torch, shape, seed=len(name))
 
 
@@ -131,7 +151,7 @@ def test_default_parameters_are_ones_and_zeros():
     assert nn.InstanceNorm2d(3).weight is None and list(nn.InstanceNorm2d(3).parameters()) == []
 
 
-def test_functional_matches_torch_functional():
+def test_functional_matches_torch_functional(every_backend):
     torch = pytest.importorskip("torch")
     tF = torch.nn.functional
     x, w, b = (R.normal(size=s).astype(np.float32) for s in ((2, 6, 3, 4), 6, 6))
@@ -174,7 +194,19 @@ def test_bad_shapes_are_named():
         nn.InstanceNorm2d(6, track_running_stats=True)
 
 
-def test_per_example_norms_ignore_the_rest_of_the_batch():
+def test_integer_input_and_empty_groups_are_refused_and_empty_batches_pass():
+    with pytest.raises(TypeError, match="layer_norm: input must be floating point, got int64"):
+        F.layer_norm(Tensor(np.arange(12).reshape(2, 6)), 6)
+    with pytest.raises(ValueError, match=r"group_norm: every group needs at least one value.*\(2, 4, 0\)"):
+        F.group_norm(Tensor(np.zeros((2, 4, 0), np.float32)), 2)
+    x = Tensor(np.zeros((0, 4, 3), np.float32), requires_grad=True)
+    w = Tensor(np.ones(4, np.float32), requires_grad=True)
+    y = F.group_norm(x, 2, w)
+    y.sum().backward()
+    assert y.shape == (0, 4, 3) and x.grad.shape == (0, 4, 3) and np.all(np.asarray(w.grad) == 0)
+
+
+def test_per_example_norms_ignore_the_rest_of_the_batch(every_backend):
     x = R.normal(size=(8, 4, 3, 3))
     for fn in (lambda a: F.layer_norm(a, (4, 3, 3)), F.instance_norm, lambda a: F.group_norm(a, 2)):
         whole = fn(Tensor(x)).numpy()[:1]

@@ -278,8 +278,10 @@ def avg_pool2d_backward(
 
 
 # transposed convolution: the conv2d kernels above, roles swapped (backends/transposed.py);
-# upsampling: backends/cuda_upsample.py (imported last: it uses _launch, _dev and _unravel)
+# upsampling: backends/cuda_upsample.py, layer/instance/group norm: backends/cuda_rownorm.py
+# (imported last: they use _launch, _dev and _unravel)
 from .transposed import from_conv  # noqa: E402
 
 conv_transpose2d_forward, conv_transpose2d_backward = from_conv(conv2d_forward, conv2d_backward)
+from .cuda_rownorm import normalize_rows_backward, normalize_rows_forward  # noqa: E402,F401
 from .cuda_upsample import interpolate2d_backward, interpolate2d_forward  # noqa: E402,F401

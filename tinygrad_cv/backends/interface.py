@@ -78,6 +78,20 @@ class Kernels(Protocol):
                                align_corners: bool, scale_factor: tuple[float, float] | None) -> np.ndarray:
         """dx: each output's gradient back into the inputs it read, with the same weights."""
 
+    def normalize_rows_forward(self, x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
+                               eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(y, mean, inv_std) for layer, instance and group norm, x viewed as (N, G, P, L)
+        (backends/rownorm.py): each row (n, g) of m = P*L values normalised by its own mean and
+        biased variance, x_hat = (x - mean) * inv_std, inv_std = 1/sqrt(var + eps), then
+        y = gamma[g, p] * x_hat + beta[g, p] (gamma, beta (G, P); None means 1 and 0). y in x's
+        dtype; mean and inv_std float64 (N, G)."""
+
+    def normalize_rows_backward(self, grad_out: np.ndarray, x: np.ndarray, mean: np.ndarray,
+                                inv_std: np.ndarray, gamma: np.ndarray | None, need_params: bool = True) -> Grads:
+        """(dx, dgamma, dbeta), means over each row, d_xhat = gamma[g, p] * dy:
+        dx = inv_std * (d_xhat - mean(d_xhat) - x_hat * mean(d_xhat * x_hat)),
+        dgamma[g, p] = sum_{n, l} dy * x_hat, dbeta[g, p] = sum_{n, l} dy (None unless need_params)."""
+
 
 KERNEL_NAMES = tuple(name for name in Kernels.__dict__ if not name.startswith("_")
                      and callable(Kernels.__dict__[name]))

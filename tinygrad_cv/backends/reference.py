@@ -15,6 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .reference_transpose import conv_transpose2d_backward, conv_transpose2d_forward  # noqa: F401
+from .reference_rownorm import normalize_rows_backward, normalize_rows_forward  # noqa: F401
 from .reference_upsample import interpolate2d_backward, interpolate2d_forward  # noqa: F401
 from .shapes import IntPair
 

@@ -13,7 +13,8 @@ people; backends/interface.py is the written signature). Output size per axis
 - ``pointwise`` (cpu/gemm.py): 1x1 filters, stride 1, no padding: a plain matrix product
   per sample, no im2col at all.
 
-The weight and input gradients follow the forward's route. Pooling: cpu/pool.py. Kernels
+The weight and input gradients follow the forward's route. Pooling: cpu/pool.py; layer, instance
+and group norm: cpu/rownorm.py. Kernels
 compile on first call, once per dtype (never per shape), and are cached on disk; only the
 kernels a model actually calls are ever compiled. Beyond the interface: a one-pass batch norm
 (cpu/norm.py), which nn/functional/normalization.py uses when this backend is selected. The kernels are serial and release the
@@ -31,12 +32,14 @@ from . import direct, gemm, threads
 from .common import c_array
 from .norm import batch_norm_backward, batch_norm_forward
 from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+from .rownorm import normalize_rows_backward, normalize_rows_forward
 from .upsample import interpolate2d_backward, interpolate2d_forward
 
 __all__ = ["conv2d_forward", "conv2d_backward", "max_pool2d_forward", "max_pool2d_backward",
            "avg_pool2d_forward", "avg_pool2d_backward", "conv_route", "batch_norm_forward",
            "batch_norm_backward", "conv2d_forward_keep", "conv2d_backward_kept",
-           "conv_transpose2d_forward", "conv_transpose2d_backward", "interpolate2d_forward", "interpolate2d_backward"]
+           "conv_transpose2d_forward", "conv_transpose2d_backward", "interpolate2d_forward", "interpolate2d_backward",
+           "normalize_rows_forward", "normalize_rows_backward"]
 
 threads.arrange()
 

@@ -8,8 +8,10 @@ and normalizes each group by its own mean and (biased) variance:
     instance norm  one group per (example, channel): the spatial axes H, W
     group norm     one group per (example, group of C/G channels): those channels and H, W
 
-So all three are the same computation on a 2-D view of x, (number of groups, values per
-group), normalized row by row; only the view and the shape of gamma and beta differ.
+So all three are the same computation on one view of x, (N, G, P, L): a row per example and
+group, of P parameter slots with L values each, normalized row by row; only the view and the
+shape of gamma and beta differ. The kernels (normalize_rows_forward and _backward, written
+for people in backends/reference_rownorm.py) run on the selected backend.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ... import backends
 from ...graph import Op
 from ...tensors import Tensor
 
@@ -25,10 +28,11 @@ from ...tensors import Tensor
 class NormalizeRowsOp(Op):
     """y = gamma * x_hat + beta with x_hat = (x - mu) / sqrt(var + eps) over each group.
 
-    ``rows`` is the 2-D view (groups, m) of x: mu and var (biased, divide by m) are taken
-    along each row, so every x_hat depends on every x of its group. gamma and beta have
-    ``param_shape`` and broadcast against x as ``broadcast`` (PyTorch's convention: per
-    channel for instance and group norm, per element of normalized_shape for layer norm).
+    ``view`` is the 4-D view (N, G, P, L) of x (backends/rownorm.py): one row per (example,
+    group) of P*L values, mu and var (biased, divide by P*L) taken along each row, so every
+    x_hat depends on every x of its group. gamma and beta have ``param_shape`` and are viewed
+    as (G, P) (PyTorch's convention: per channel for instance and group norm, per element of
+    normalized_shape for layer norm). The selected backend's normalize_rows kernels run it.
     """
 
     name, inputs = "normalize", ("x", "gamma", "beta")     # per instance: only the inputs given
@@ -37,44 +41,37 @@ class NormalizeRowsOp(Op):
                     "gamma": "x_hat, so dgamma = sum of up * x_hat", "beta": "1, so dbeta = sum of up"}
     derivatives = tuple(_derivatives.values())
 
-    def __init__(self, rows: tuple[int, int], broadcast: tuple[int, ...], param_shape: tuple[int, ...],
-                 eps: float, has_weight: bool, has_bias: bool):
-        self.rows, self.broadcast, self.param_shape, self.eps = rows, broadcast, param_shape, eps
+    def __init__(self, view: tuple[int, int, int, int], param_shape: tuple[int, ...], eps: float,
+                 has_weight: bool, has_bias: bool):
+        self.view, self.param_shape, self.eps = view, param_shape, eps
         self.has_weight, self.has_bias = has_weight, has_bias
         self.inputs = ("x",) + ("gamma",) * has_weight + ("beta",) * has_bias
         self.derivatives = tuple(self._derivatives[i] for i in self.inputs)
 
-    def _param_sum(self, g: np.ndarray) -> np.ndarray:
-        """Sum g over every axis where gamma is broadcast, back to gamma's shape."""
-        axes = tuple(i for i, s in enumerate(self.broadcast) if s == 1)
-        return g.sum(axis=axes).reshape(self.param_shape)
+    @staticmethod
+    def _kernels(x: np.ndarray):
+        """The selected backend's kernels for float32 and float64 input; the reference otherwise."""
+        return backends.kernels() if x.dtype in (np.float32, np.float64) else backends.load("numpy")
 
     def forward(self, ctx, x, *rest):
-        flat = x.reshape(self.rows)
-        centered = flat - flat.mean(axis=1, keepdims=True)
-        var = np.mean(centered * centered, axis=1, keepdims=True)       # biased: divide by m
-        inv_std = (1 / np.sqrt(var + x.dtype.type(self.eps))).astype(x.dtype, copy=False)
-        x_hat = (centered * inv_std).reshape(x.shape)
-        w = rest[0] if self.has_weight else None
-        b = rest[-1] if self.has_bias else None
-        ctx.save_for_backward(x_hat, inv_std, w)
-        y = x_hat * w.reshape(self.broadcast) if w is not None else x_hat.copy()
-        if b is not None:
-            y += b.reshape(self.broadcast)
-        return y
+        G, P = self.view[1:3]
+        w = rest[0].reshape(G, P) if self.has_weight else None
+        b = rest[-1].reshape(G, P) if self.has_bias else None
+        ctx.kernels = self._kernels(x)
+        x4 = x.reshape(self.view)
+        y, mean, inv_std = ctx.kernels.normalize_rows_forward(x4, w, b, self.eps)
+        ctx.save_for_backward(x4, mean, inv_std, w)
+        return y.reshape(x.shape)
 
     def backward(self, ctx, up):
-        x_hat, inv_std, w = ctx.saved_tensors
-        d_xhat = (up * w.reshape(self.broadcast) if w is not None else up).reshape(self.rows)
-        xh = x_hat.reshape(self.rows)
-        # dx = inv_std * (d_xhat - mean(d_xhat) - x_hat * mean(d_xhat * x_hat)), means over the group
-        dx = inv_std * (d_xhat - d_xhat.mean(axis=1, keepdims=True)
-                        - xh * (d_xhat * xh).mean(axis=1, keepdims=True))
+        x4, mean, inv_std, w = ctx.saved_tensors
+        dx, dgamma, dbeta = ctx.kernels.normalize_rows_backward(up.reshape(self.view), x4, mean, inv_std, w,
+                                                                self.has_weight or self.has_bias)
         grads: list[Any] = [dx.reshape(up.shape)]
         if self.has_weight:
-            grads.append(self._param_sum(up * x_hat))                      # dy/dgamma = x_hat
+            grads.append(dgamma.reshape(self.param_shape))                 # dy/dgamma = x_hat
         if self.has_bias:
-            grads.append(self._param_sum(up))                              # dy/dbeta = 1
+            grads.append(dbeta.reshape(self.param_shape))                  # dy/dbeta = 1
         return tuple(grads)
 
 
@@ -102,9 +99,13 @@ def _check_param(fn: str, name: str, t: Tensor | None, shape: tuple[int, ...], x
                          f"got {tuple(t.shape)}")
 
 
-def _apply(op_cls: type, x: Tensor, rows: tuple[int, int], broadcast: tuple[int, ...],
-           param_shape: tuple[int, ...], weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
-    op = op_cls(rows, broadcast, param_shape, eps, weight is not None, bias is not None)
+def _apply(fn: str, op_cls: type, x: Tensor, view: tuple[int, int, int, int], param_shape: tuple[int, ...],
+           weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{fn}: input must be floating point, got {x.data.dtype}")
+    if view[2] * view[3] == 0:
+        raise ValueError(f"{fn}: every group needs at least one value, got input of shape {tuple(x.shape)}")
+    op = op_cls(view, param_shape, eps, weight is not None, bias is not None)
     return Tensor.apply(op, x, *[t for t in (weight, bias) if t is not None])
 
 
@@ -122,9 +123,8 @@ def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor 
                          f"got input of shape {tuple(x.shape)}")
     for name, t in (("weight", weight), ("bias", bias)):
         _check_param("layer_norm", name, t, shape, x)
-    m = math.prod(shape)
-    broadcast = (1,) * (x.ndim - k) + shape
-    return _apply(LayerNormOp, x, (x.size // m, m), broadcast, shape, weight, bias, eps)
+    view = (math.prod(x.shape[:x.ndim - k]), 1, math.prod(shape), 1)
+    return _apply("layer_norm", LayerNormOp, x, view, shape, weight, bias, eps)
 
 
 def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
@@ -142,8 +142,8 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: T
                          f"({c}) of input of shape {tuple(x.shape)}")
     for name, t in (("weight", weight), ("bias", bias)):
         _check_param("group_norm", name, t, (c,), x)
-    broadcast = (1, c) + (1,) * (x.ndim - 2)
-    return _apply(GroupNormOp, x, (n * num_groups, x.size // (n * num_groups)), broadcast, (c,), weight, bias, eps)
+    view = (n, num_groups, c // num_groups, math.prod(x.shape[2:]))
+    return _apply("group_norm", GroupNormOp, x, view, (c,), weight, bias, eps)
 
 
 def instance_norm(x: Tensor, running_mean: Any = None, running_var: Any = None, weight: Tensor | None = None,
@@ -161,10 +161,9 @@ def instance_norm(x: Tensor, running_mean: Any = None, running_var: Any = None, 
     if x.ndim < 3:
         raise ValueError(f"instance_norm: input must be (N, C, L) or (N, C, H, W), got shape {tuple(x.shape)}")
     n, c = x.shape[0], x.shape[1]
-    m = x.size // max(n * c, 1)
+    m = math.prod(x.shape[2:])
     if m <= 1:
         raise ValueError(f"instance_norm: expected more than 1 spatial element, got input of shape {tuple(x.shape)}")
     for name, t in (("weight", weight), ("bias", bias)):
         _check_param("instance_norm", name, t, (c,), x)
-    broadcast = (1, c) + (1,) * (x.ndim - 2)
-    return _apply(InstanceNormOp, x, (n * c, m), broadcast, (c,), weight, bias, eps)
+    return _apply("instance_norm", InstanceNormOp, x, (n, c, 1, m), (c,), weight, bias, eps)
