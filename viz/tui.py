@@ -84,6 +84,19 @@ def rich_text(marked: str) -> Text:
 
 # -- the graph, drawn as text --------------------------------------------------------------------
 
+def header_text(heading: str, stepper: Stepper, where: str | None, known: str) -> Text:
+    """The top line: the title, the position, what this step is (``where``; the start and the
+    seed are named here) and what comes next."""
+    event = stepper.current
+    if event is None:
+        where = f"start: only the {known} known"
+    elif isinstance(event, SeedStep):
+        where = "backward starts"
+    nxt = "done" if stepper.done else "next: " + stepper.events[stepper.position].kind
+    return Text.assemble((heading, "bold"), "   ", (f"step {stepper.position}/{len(stepper.events)}", "bold"),
+                         f"  {where}  ({nxt})")
+
+
 @dataclass
 class GraphLine:
     """One line of the drawn graph: ``node`` reached from input ``slot`` of ``child`` (None at the root)."""
@@ -242,19 +255,8 @@ class StepView(App):
         s = self.stepper
         state = s.state()
         event = state.event
-        total = len(s.events)
-        if event is None:
-            where = "start: only the inputs are known"
-        elif isinstance(event, ForwardStep):
-            where = f"forward {event.number}/{event.total}"
-        elif isinstance(event, SeedStep):
-            where = "backward starts"
-        else:
-            where = f"backward {event.number}/{event.total}"
-        nxt = "done" if s.done else "next: " + s.events[s.position].kind
-        self.query_one("#header", Static).update(
-            Text.assemble((self.heading, "bold"), "   ", (f"step {s.position}/{total}", "bold"),
-                          f"  {where}  ({nxt})"))
+        where = f"{event.kind} {event.number}/{event.total}" if isinstance(event, (ForwardStep, BackwardStep)) else None
+        self.query_one("#header", Static).update(header_text(self.heading, s, where, "inputs are"))
         self.query_one("#graph", Static).update(draw_graph(s, self.lines, s.position))
 
         table = self.query_one("#nodes", DataTable)

@@ -34,7 +34,7 @@ from textual.widgets import DataTable, Static
 from tinygrad_cv.step import ModuleBackward, ModuleForward, ModuleStepper, SeedStep, StepState
 
 from .format import LR, describe, describe_module, describe_ops, norm, number, update_ratio
-from .tui import ROLE_STYLES, _marking, no_color_wanted, rich_text
+from .tui import ROLE_STYLES, _marking, header_text, no_color_wanted, rich_text
 
 HELP = "Enter/Space/→ next  ←/b back  Home/End  o open/close the step's ops  q quit"
 COLUMNS = [("module", "module"), ("kind", "kind"), ("output", "output"), ("mean", "mean"), ("std", "std"),
@@ -211,16 +211,8 @@ class ModuleStepView(App):
     def refresh_view(self) -> None:
         s = self.stepper
         event = s.current
-        if event is None:
-            where = "start: only the input is known"
-        elif isinstance(event, SeedStep):
-            where = "backward starts"
-        else:
-            where = f"{event.kind} {event.number}/{event.total}: {event.scope}"
-        nxt = "done" if s.done else "next: " + s.events[s.position].kind
-        self.query_one("#header", Static).update(
-            Text.assemble((self.heading, "bold"), "   ", (f"step {s.position}/{len(s.events)}", "bold"),
-                          f"  {where}  ({nxt})"))
+        where = f"{event.kind} {event.number}/{event.total}: {event.scope}" if hasattr(event, "scope") else None
+        self.query_one("#header", Static).update(header_text(self.heading, s, where, "input is"))
 
         table = self.query_one("#modules", DataTable)
         here = self.current_row()
