@@ -130,6 +130,19 @@ def test_numba_larger_layer_both_routes(route, monkeypatch):
     _check_conv(cpu, 8, 32, 24, 24, 64, (3, 3), (1, 1), (1, 1), 1, np.float32, True, 1)
 
 
+@pytest.mark.parametrize("n, pad, k", [(16, 0, (5, 5)), (17, 2, (5, 3)), (20, 1, (3, 3))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_direct_batch_innermost(n, pad, k, dtype):
+    """LeNet's second-layer kind (small maps, 5x5 filters): the direct route with the batch
+    innermost, a piece of samples per thread (17: the last piece is short)."""
+    from tinygrad_cv.backends.cpu import direct
+    cpu = load_backend("numba")
+    H, W = 8, 7
+    assert cpu.conv_route((n, 3, H, W), (5, 3, *k), (1, 1), (pad, pad), 1) == "direct"
+    assert direct._batch_last(n, H, W, *k, (pad, pad), 1)
+    _check_conv(cpu, n, 3, H, W, 5, k, (1, 1), (pad, pad), 1, dtype, True, 3)
+
+
 def test_backward_skips_unneeded_gradients(kernels):
     _, mod = kernels
     x, w = np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3))
