@@ -98,7 +98,8 @@ class Node:
     #   _zero_grad            what the grad of a node that got no gradient is
     #   _seed_grad(grad)      the root's starting gradient (d root / d root = 1)
     #   _chain(upstream)      (parent, local, downstream) for each input: this node's op's
-    #                         local derivatives, times the upstream gradient
+    #                         local derivatives, times the upstream gradient (_propagate,
+    #                         the chain rule's step through one node, adds them up)
     #   _add_grad(acc, g)     acc + g, the way this node's gradient accumulates (acc is
     #                         _zero_grad for the first contribution)
     # and ``_walk_grad`` is chain_rule's scratch: the gradient so far, during a walk only.
@@ -109,6 +110,22 @@ class Node:
     @property
     def is_leaf(self) -> bool:
         return self.op is None
+
+    def _propagate(self, upstream: Any, on_edge: Callable[[BackwardEdge], None] | None = None) -> None:
+        """One step of the chain rule through this node: for each input (left to right),
+        downstream = upstream x local is added to the input's gradient so far (``_walk_grad``),
+        and the step goes to ``on_edge`` as a :class:`BackwardEdge` when one is given. An engine
+        may spell this out for speed (Value does); it must give the same sums."""
+        slot = -1
+        for parent, local, downstream in self._chain(upstream):
+            slot += 1
+            if downstream is None or not parent.requires_grad:
+                continue
+            previous = parent._walk_grad
+            parent._walk_grad = accumulated = parent._add_grad(
+                parent._zero_grad if previous is None else previous, downstream)
+            if on_edge is not None:
+                on_edge(BackwardEdge(self, parent, slot, upstream, local, downstream, previous, accumulated))
 
     def backward(self, grad: Any = None) -> None:
         """Backpropagate from this node to every node it was computed from.
@@ -157,18 +174,8 @@ def chain_rule(order: list[Node], seed: Any,
             upstream = node._walk_grad
             node._walk_grad = None
             keep(upstream)
-            if upstream is None or node.op is None:         # no gradient here, or a leaf
-                continue
-            slot = -1
-            for parent, local, downstream in node._chain(upstream):
-                slot += 1
-                if downstream is None or not parent.requires_grad:
-                    continue
-                previous = parent._walk_grad
-                parent._walk_grad = accumulated = parent._add_grad(
-                    parent._zero_grad if previous is None else previous, downstream)
-                if on_edge is not None:
-                    on_edge(BackwardEdge(node, parent, slot, upstream, local, downstream, previous, accumulated))
+            if upstream is not None and node.op is not None:     # a gradient here, and not a leaf
+                node._propagate(upstream, on_edge)
     except BaseException:
         for node in order:
             node._walk_grad = None

@@ -224,7 +224,31 @@ class Value(Node):
             local_a, local_b = op.local(a.data, b.data, self.data)
         return ((a, local_a, upstream * local_a), (b, local_b, upstream * local_b))
 
-    _add_grad = staticmethod(operator.add)      # float + float (a builtin: called once per edge)
+    _add_grad = staticmethod(operator.add)      # float + float (a builtin)
+
+    def _propagate(self, upstream: float, on_edge=None) -> None:
+        # graph.Node._propagate spelled out for two float inputs: downstream = upstream x local,
+        # added to each input's gradient so far. A training step runs this ~70,000 times, and
+        # without the (parent, local, downstream) tuples the backward pass takes half the time.
+        if on_edge is not None:                     # the stepper: every edge as a record
+            return Node._propagate(self, upstream, on_edge)
+        a, b, op = self._a, self._b, self.op
+        if op is ADD:                                          # add distributes
+            down_a = down_b = upstream
+        elif op is MUL:                                        # mul swaps
+            down_a, down_b = upstream * b.data, upstream * a.data
+        elif b is None:
+            (local_a,) = op.local(a.data, self.data)
+            down_a = upstream * local_a
+        else:
+            local_a, local_b = op.local(a.data, b.data, self.data)
+            down_a, down_b = upstream * local_a, upstream * local_b
+        if a.requires_grad:
+            previous = a._walk_grad
+            a._walk_grad = down_a if previous is None else previous + down_a
+        if b is not None and b.requires_grad:
+            previous = b._walk_grad
+            b._walk_grad = down_b if previous is None else previous + down_b
 
     def _recompute(self) -> None:
         self.data = self.op.forward(*[p.data for p in self.parents])
