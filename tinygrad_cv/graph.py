@@ -111,6 +111,14 @@ class Node:
     def is_leaf(self) -> bool:
         return self.op is None
 
+    def _push_inputs(self, seen: set, push: Callable[[Node], None]) -> None:
+        """topo_order's step: each input not yet in ``seen`` goes into it and onto the stack
+        (``push``). An engine may spell this out for speed (Value does)."""
+        for p in self.parents:
+            if p not in seen:
+                seen.add(p)
+                push(p)
+
     def _propagate(self, upstream: Any, on_edge: Callable[[BackwardEdge], None] | None = None) -> None:
         """One step of the chain rule through this node: for each input (left to right),
         downstream = upstream x local is added to the input's gradient so far (``_walk_grad``),
@@ -198,12 +206,9 @@ def topo_order(root: Node) -> list[Node]:
     """Every node ``root`` depends on, parents before children, ``root`` last."""
     seen = {root}                      # nodes hash by identity
     stack = [root]
-    see, push, pop = seen.add, stack.append, stack.pop
+    push, pop = stack.append, stack.pop
     while stack:
-        for p in pop().parents:
-            if p not in seen:
-                see(p)
-                push(p)
+        pop()._push_inputs(seen, push)
     return sorted(seen, key=_by_seq)
 
 
