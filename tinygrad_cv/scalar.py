@@ -190,7 +190,10 @@ class Value(Node):
         self.data = data if type(data) is float else _check_number(data)
         self.grad = 0.0
         self.op = _op
-        self._a, self._b = (tuple(_parents) + (None, None))[:2]
+        if _parents:
+            self._a, self._b = (tuple(_parents) + (None, None))[:2]
+        else:                                       # an input, or a number lifted into a Constant
+            self._a = self._b = None
         self.label = label
         self.seq = _next_seq()
 
