@@ -273,3 +273,39 @@ def test_numba_kept_columns_give_the_same_gradients(xs, ws, s, p, g):
     want = ref.conv2d_backward(dy, x, w, (s, s), (p, p), g)
     for a, e in zip(got, want):
         _close(a, e, np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_relu_one_pass_matches_numpy(dtype):
+    """cpu/elementwise.py against the NumPy lines it replaces: NaN stays NaN going forward,
+    and the gradient passes only where a > 0 (0 at a = 0, as torch)."""
+    from tinygrad_cv.backends.cpu import elementwise
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((3, 7, 11, 13)).astype(dtype)
+    a.flat[[0, 5, 17]] = [np.nan, 0.0, -0.0]
+    up = rng.standard_normal(a.shape).astype(dtype)
+    np.testing.assert_array_equal(elementwise.relu_forward(a), np.maximum(a, 0))
+    g = elementwise.relu_backward(up, a)
+    np.testing.assert_array_equal(g, np.where(a > 0, up, 0))
+    assert g.dtype == dtype and g.flat[5] == 0 and g.flat[0] == 0
+
+
+def test_tensor_relu_takes_the_one_pass_kernels_on_large_arrays(monkeypatch):
+    """tensor_ops.Relu hands arrays from _FUSED_RELU_SIZE on to the backend's kernels; the
+    gradient is the same as the NumPy lines' (checked by running both)."""
+    import tinygrad_cv as tg
+    from tinygrad_cv import tensor_ops
+    from tinygrad_cv.backends.cpu import elementwise
+    calls = []
+    orig = elementwise.relu_backward
+    monkeypatch.setattr(elementwise, "relu_backward", lambda up, a: calls.append(a.size) or orig(up, a))
+    monkeypatch.setattr(load_backend("numba"), "relu_backward", elementwise.relu_backward)
+    x0 = np.random.default_rng(2).standard_normal((4, 8, 32, 33)).astype(np.float32)
+    grads = []
+    for size in (tensor_ops._FUSED_RELU_SIZE, 10 ** 9):          # fused, then NumPy only
+        monkeypatch.setattr(tensor_ops, "_FUSED_RELU_SIZE", size)
+        x = tg.Tensor(x0, requires_grad=True)
+        (x.relu() * tg.Tensor(x0)).sum().backward()
+        grads.append(x.grad.numpy())
+    assert calls == [x0.size]
+    np.testing.assert_array_equal(grads[0], grads[1])

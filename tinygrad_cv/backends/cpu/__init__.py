@@ -16,7 +16,8 @@ people; backends/interface.py is the written signature). Output size per axis
 The weight and input gradients follow the forward's route. Pooling: cpu/pool.py. Kernels
 compile on first call, once per dtype (never per shape), and are cached on disk; only the
 kernels a model actually calls are ever compiled. Beyond the interface: a one-pass batch norm
-(cpu/norm.py), which nn/functional/normalization.py uses when this backend is selected. The kernels are serial and release the
+(cpu/norm.py), which nn/functional/normalization.py uses when this backend is selected, and
+a one-pass ReLU (cpu/elementwise.py) for tensor_ops.Relu. The kernels are serial and release the
 GIL; cpu/threads.py shares their outer loops over the cores on our own sleeping threads, and
 limits NumPy's BLAS to one thread (through threadpoolctl) so the two never fight. No
 environment variable is read or changed.
@@ -28,12 +29,13 @@ import numpy as np
 from ..shapes import IntPair, output_hw
 from . import direct, gemm, threads
 from .common import c_array
+from .elementwise import relu_backward, relu_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 
 __all__ = ["conv2d_forward", "conv2d_backward", "max_pool2d_forward", "max_pool2d_backward",
            "avg_pool2d_forward", "avg_pool2d_backward", "conv_route", "batch_norm_forward",
-           "batch_norm_backward", "conv2d_forward_keep", "conv2d_backward_kept"]
+           "batch_norm_backward", "conv2d_forward_keep", "conv2d_backward_kept", "relu_forward", "relu_backward"]
 
 threads.arrange()
 
