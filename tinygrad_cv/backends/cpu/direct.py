@@ -48,8 +48,9 @@ def _pack(a, n0, nb, rows, buf, ps, ss, rs, ph, pw):  # pragma: no cover - compi
         for c in range(C):
             for h in range(H):
                 base = rows[c] * ps + s * ss + (h + ph) * rs + pw
+                dst, src = buf[base:base + W], a[n0 + s, c, h]    # sliced: the loop vectorizes
                 for w in range(W):
-                    buf[base + w] = a[n0 + s, c, h, w]
+                    dst[w] = src[w]
 
 
 @njit(**SERIAL)
@@ -136,8 +137,9 @@ def _pass_block(blk, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, 
             base = out_rows[c] * o_ps + s * ss + o_ph * o_rs + o_pw
             bc = bias[c]
             for h in range(OH):
+                src, dst = acc[base + h * o_rs:base + h * o_rs + OW], out[n0 + s, c, h]
                 for w in range(OW):
-                    out[n0 + s, c, h, w] = acc[base + h * o_rs + w] + bc
+                    dst[w] = src[w] + bc
 
 
 @njit(**SERIAL)
@@ -206,8 +208,9 @@ def _pack_last(a, n0, S, buf, Hs, Ws, ph, pw):  # pragma: no cover - compiled
         for h in range(H):
             base = ((c * Hs + h + ph) * Ws + pw) * S
             for s in range(ns):
+                dst, src = buf[base + s:base + s + W * S:S], a[n0 + s, c, h]
                 for w in range(W):
-                    buf[base + w * S + s] = a[n0 + s, c, h, w]
+                    dst[w] = src[w]
 
 
 @njit(**SERIAL)
@@ -236,8 +239,9 @@ def _last_pass(lo, hi, a, S, sH, sW, sph, spw, s_size, ao, da_step, so, ds_step,
             for h in range(H):
                 base = ((c * oH + h + oph) * oW + opw) * S
                 for s in range(ns):
+                    src, dst = acc[base + s:base + s + W * S:S], out[n0 + s, c, h]
                     for w in range(W):
-                        out[n0 + s, c, h, w] = acc[base + w * S + s] + bc
+                        dst[w] = src[w] + bc
 
 
 @njit(**SERIAL)

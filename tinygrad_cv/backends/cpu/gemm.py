@@ -115,8 +115,9 @@ def _rows_to_nchw(lo, hi, Y, b, yf):  # pragma: no cover - compiled
         n = t // O
         o = t % O
         bo = b[o]
+        src, dst = Y[o, n * L:n * L + L], yf[n, o]        # (sliced: see _im2col)
         for k in range(L):
-            yf[n, o, k] = Y[o, n * L + k] + bo
+            dst[k] = src[k] + bo
 
 
 @njit(**SERIAL)
