@@ -102,8 +102,9 @@ class Node:
     #                         the chain rule's step through one node, adds them up)
     #   _add_grad(acc, g)     acc + g, the way this node's gradient accumulates (acc is
     #                         _zero_grad for the first contribution)
-    # and ``_walk_grad`` is chain_rule's scratch: the gradient so far, during a walk only.
     #   _recompute()          run the op's forward again from the parents' current data
+    # ``_walk_grad`` is chain_rule's scratch (the gradient so far, during a walk only);
+    # _push_inputs and _propagate below are the walks' steps through one node.
     __slots__ = ("data", "grad", "op", "label", "seq", "_walk_grad", "__weakref__")
     _zero_grad: Any = None
 
@@ -170,7 +171,9 @@ def chain_rule(order: list[Node], seed: Any,
 
     While the walk runs, a node's gradient so far sits on the node itself (``_walk_grad``),
     and the walk clears it when it leaves the node: updating an attribute costs a third of
-    updating a dict entry, which is most of a scalar training step (~70,000 nodes).
+    updating a dict entry, which is most of a scalar training step (~70,000 nodes). So two
+    walks must not run at once over shared nodes (from two threads, or a backward called
+    inside an op's backward on the same graph).
     """
     for node in order:
         node._walk_grad = None
