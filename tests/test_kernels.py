@@ -130,6 +130,19 @@ def test_numba_larger_layer_both_routes(route, monkeypatch):
     _check_conv(cpu, 8, 32, 24, 24, 64, (3, 3), (1, 1), (1, 1), 1, np.float32, True, 1)
 
 
+@pytest.mark.parametrize("n, pad, k", [(16, 0, (5, 5)), (17, 2, (5, 3)), (20, 1, (3, 3))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_direct_batch_innermost(n, pad, k, dtype):
+    """LeNet's second-layer kind (small maps, 5x5 filters): the direct route with the batch
+    innermost, a piece of samples per thread (17: the last piece is short)."""
+    from tinygrad_cv.backends.cpu import direct
+    cpu = load_backend("numba")
+    H, W = 8, 7
+    assert cpu.conv_route((n, 3, H, W), (5, 3, *k), (1, 1), (pad, pad), 1) == "direct"
+    assert direct._batch_last(n, H, W, *k, (pad, pad), 1)
+    _check_conv(cpu, n, 3, H, W, 5, k, (1, 1), (pad, pad), 1, dtype, True, 3)
+
+
 def test_backward_skips_unneeded_gradients(kernels):
     _, mod = kernels
     x, w = np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3))
@@ -260,3 +273,39 @@ def test_numba_kept_columns_give_the_same_gradients(xs, ws, s, p, g):
     want = ref.conv2d_backward(dy, x, w, (s, s), (p, p), g)
     for a, e in zip(got, want):
         _close(a, e, np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_relu_one_pass_matches_numpy(dtype):
+    """cpu/elementwise.py against the NumPy lines it replaces: NaN stays NaN going forward,
+    and the gradient passes only where a > 0 (0 at a = 0, as torch)."""
+    from tinygrad_cv.backends.cpu import elementwise
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((3, 7, 11, 13)).astype(dtype)
+    a.flat[[0, 5, 17]] = [np.nan, 0.0, -0.0]
+    up = rng.standard_normal(a.shape).astype(dtype)
+    np.testing.assert_array_equal(elementwise.relu_forward(a), np.maximum(a, 0))
+    g = elementwise.relu_backward(up, a)
+    np.testing.assert_array_equal(g, np.where(a > 0, up, 0))
+    assert g.dtype == dtype and g.flat[5] == 0 and g.flat[0] == 0
+
+
+def test_tensor_relu_takes_the_one_pass_kernels_on_large_arrays(monkeypatch):
+    """tensor_ops.Relu hands arrays from _FUSED_RELU_SIZE on to the backend's kernels; the
+    gradient is the same as the NumPy lines' (checked by running both)."""
+    import tinygrad_cv as tg
+    from tinygrad_cv import tensor_ops
+    from tinygrad_cv.backends.cpu import elementwise
+    calls = []
+    orig = elementwise.relu_backward
+    monkeypatch.setattr(elementwise, "relu_backward", lambda up, a: calls.append(a.size) or orig(up, a))
+    monkeypatch.setattr(load_backend("numba"), "relu_backward", elementwise.relu_backward)
+    x0 = np.random.default_rng(2).standard_normal((4, 8, 32, 33)).astype(np.float32)
+    grads = []
+    for size in (tensor_ops._FUSED_RELU_SIZE, 10 ** 9):          # fused, then NumPy only
+        monkeypatch.setattr(tensor_ops, "_FUSED_RELU_SIZE", size)
+        x = tg.Tensor(x0, requires_grad=True)
+        (x.relu() * tg.Tensor(x0)).sum().backward()
+        grads.append(x.grad.numpy())
+    assert calls == [x0.size]
+    np.testing.assert_array_equal(grads[0], grads[1])

@@ -98,15 +98,43 @@ class Node:
     #   _zero_grad            what the grad of a node that got no gradient is
     #   _seed_grad(grad)      the root's starting gradient (d root / d root = 1)
     #   _chain(upstream)      (parent, local, downstream) for each input: this node's op's
-    #                         local derivatives, times the upstream gradient
-    #   _add_grad(acc, g)     acc + g, the way this node's gradient accumulates
+    #                         local derivatives, times the upstream gradient (_propagate,
+    #                         the chain rule's step through one node, adds them up)
+    #   _add_grad(acc, g)     acc + g, the way this node's gradient accumulates (acc is
+    #                         _zero_grad for the first contribution)
     #   _recompute()          run the op's forward again from the parents' current data
-    __slots__ = ("data", "grad", "op", "label", "seq", "__weakref__")
+    # ``_walk_grad`` is chain_rule's scratch (the gradient so far, during a walk only);
+    # _push_inputs and _propagate below are the walks' steps through one node.
+    __slots__ = ("data", "grad", "op", "label", "seq", "_walk_grad", "__weakref__")
     _zero_grad: Any = None
 
     @property
     def is_leaf(self) -> bool:
         return self.op is None
+
+    def _push_inputs(self, seen: set, push: Callable[[Node], None]) -> None:
+        """topo_order's step: each input not yet in ``seen`` goes into it and onto the stack
+        (``push``). An engine may spell this out for speed (Value does)."""
+        for p in self.parents:
+            if p not in seen:
+                seen.add(p)
+                push(p)
+
+    def _propagate(self, upstream: Any, on_edge: Callable[[BackwardEdge], None] | None = None) -> None:
+        """One step of the chain rule through this node: for each input (left to right),
+        downstream = upstream x local is added to the input's gradient so far (``_walk_grad``),
+        and the step goes to ``on_edge`` as a :class:`BackwardEdge` when one is given. An engine
+        may spell this out for speed (Value does); it must give the same sums."""
+        slot = -1
+        for parent, local, downstream in self._chain(upstream):
+            slot += 1
+            if downstream is None or not parent.requires_grad:
+                continue
+            previous = parent._walk_grad
+            parent._walk_grad = accumulated = parent._add_grad(
+                parent._zero_grad if previous is None else previous, downstream)
+            if on_edge is not None:
+                on_edge(BackwardEdge(self, parent, slot, upstream, local, downstream, previous, accumulated))
 
     def backward(self, grad: Any = None) -> None:
         """Backpropagate from this node to every node it was computed from.
@@ -116,57 +144,64 @@ class Node:
         nodes are recomputed each time, so a second call never doubles them.
         """
         order = topo_order(self)
-        grads: dict[int, Any] = {}
-        chain_rule(order, self._seed_grad(grad), grads)
-        get = grads.get
-        for node in order:
-            g = get(id(node))
+        for node, g in zip(order, chain_rule(order, self._seed_grad(grad))):
             if node.op is not None:
                 node.grad = node._zero_grad if g is None else g
             elif g is not None and node.requires_grad:
-                node.grad = node._add_grad(node.grad, g)
+                acc = node.grad
+                node.grad = node._add_grad(node._zero_grad if acc is None else acc, g)
 
 
-def chain_rule(order: list[Node], seed: Any, grads: dict[int, Any],
-               on_edge: Callable[[BackwardEdge], None] | None = None) -> None:
+def chain_rule(order: list[Node], seed: Any,
+               on_edge: Callable[[BackwardEdge], None] | None = None) -> list[Any]:
     """The chain rule over a graph, one edge at a time: the only place gradients are combined.
 
-    ``order`` is a topological order with the root last (``topo_order(root)``); ``seed``
-    is the root's gradient. Children are visited in reverse order, so a node's gradient
-    is complete (every use of it has contributed) before it is passed on to its inputs;
-    each child's inputs are taken left to right. ``grads`` (keyed by ``id(node)``) is
-    filled in as the walk goes: for each edge child -> parent,
+    ``order`` is a topological order with the root last, holding every node the root
+    depends on (``topo_order(root)``); ``seed`` is the root's gradient. Children are
+    visited in reverse order, so a node's gradient is complete (every use of it has
+    contributed) before it is passed on to its inputs; each child's inputs are taken left
+    to right. For each edge child -> parent,
 
-        downstream = upstream x local;   grads[parent] = previous + downstream
+        downstream = upstream x local;   grad[parent] = previous + downstream
 
-    and ``on_edge`` (when given) receives that step as a :class:`BackwardEdge`.
-    ``Node.backward`` writes ``grads`` into ``.grad``; the Stepper records the edges and
-    leaves ``.grad`` alone. Inputs that need no gradient (constants) get no edge.
+    and ``on_edge`` (when given) receives that step as a :class:`BackwardEdge`. Returns
+    d(root)/d(node) for each node of ``order``, in that order (None where no gradient
+    reached it). ``Node.backward`` writes them into ``.grad``; the Stepper records the
+    edges and leaves ``.grad`` alone. Inputs that need no gradient (constants) get no edge.
+
+    While the walk runs, a node's gradient so far sits on the node itself (``_walk_grad``),
+    and the walk clears it when it leaves the node: updating an attribute costs a third of
+    updating a dict entry, which is most of a scalar training step (~70,000 nodes). So two
+    walks must not run at once over shared nodes (from two threads, or a backward called
+    inside an op's backward on the same graph).
     """
-    grads[id(order[-1])] = seed
-    get = grads.get
-    for node in reversed(order):
-        if node.op is None:                     # a leaf (is_leaf, spelled out in the hottest loop)
-            continue
-        upstream = get(id(node))
-        if upstream is None:
-            continue
-        slot = -1
-        for parent, local, downstream in node._chain(upstream):
-            slot += 1
-            if downstream is None or not parent.requires_grad:
-                continue
-            key = id(parent)
-            previous = get(key)
-            grads[key] = accumulated = parent._add_grad(previous, downstream)
-            if on_edge is not None:
-                on_edge(BackwardEdge(node, parent, slot, upstream, local, downstream, previous, accumulated))
+    for node in order:
+        node._walk_grad = None
+    order[-1]._walk_grad = seed
+    grads: list[Any] = []
+    keep = grads.append
+    try:
+        for node in reversed(order):
+            upstream = node._walk_grad
+            node._walk_grad = None
+            keep(upstream)
+            if upstream is not None and node.op is not None:     # a gradient here, and not a leaf
+                node._propagate(upstream, on_edge)
+    except BaseException:
+        for node in order:
+            node._walk_grad = None
+        raise
+    grads.reverse()
+    return grads
 
 
 def backward_edges(order: list[Node], seed: Any, grads: dict[int, Any]) -> list[BackwardEdge]:
-    """Run :func:`chain_rule` and return its edges in the order it took them."""
+    """Run :func:`chain_rule` and return its edges in the order it took them; ``grads``
+    receives each node's gradient keyed by ``id(node)`` (as the Stepper's states are)."""
     edges: list[BackwardEdge] = []
-    chain_rule(order, seed, grads, edges.append)
+    for node, g in zip(order, chain_rule(order, seed, edges.append)):
+        if g is not None:
+            grads[id(node)] = g
     return edges
 
 
@@ -174,11 +209,9 @@ def topo_order(root: Node) -> list[Node]:
     """Every node ``root`` depends on, parents before children, ``root`` last."""
     seen = {root}                      # nodes hash by identity
     stack = [root]
+    push, pop = stack.append, stack.pop
     while stack:
-        for p in stack.pop().parents:
-            if p not in seen:
-                seen.add(p)
-                stack.append(p)
+        pop()._push_inputs(seen, push)
     return sorted(seen, key=_by_seq)
 
 

@@ -246,8 +246,27 @@ class Relu(Op):
     name, formula, derivatives = "relu", "relu a", ("1 if a > 0 else 0",)
     def forward(self, ctx, a):
         ctx.save_for_backward(a)
-        return np.maximum(a, 0)
-    def backward(self, ctx, up): return (up * (ctx.saved_tensors[0] > 0),)
+        k = _fused_relu(a)
+        return np.maximum(a, 0) if k is None else k.relu_forward(a)
+    def backward(self, ctx, up):
+        (a,) = ctx.saved_tensors
+        k = _fused_relu(a, up)
+        return (up * (a > 0),) if k is None else (k.relu_backward(up, a),)
+
+
+# Arrays from this size on go to the selected backend's one-pass ReLU when it has one (the
+# numba backend's: backends/cpu/elementwise.py, shared over the cores); smaller ones stay in NumPy.
+_FUSED_RELU_SIZE = 32_768
+
+
+def _fused_relu(a: np.ndarray, up: np.ndarray | None = None):
+    if a.size < _FUSED_RELU_SIZE or a.dtype not in (np.float32, np.float64) or not a.flags.c_contiguous:
+        return None
+    if up is not None and (up.dtype != a.dtype or up.shape != a.shape or not up.flags.c_contiguous):
+        return None
+    from . import backends
+    k = backends.kernels()
+    return k if hasattr(k, "relu_backward") else None
 
 
 class LeakyRelu(Op):

@@ -17,7 +17,8 @@ The weight and input gradients follow the forward's route. Pooling: cpu/pool.py;
 and group norm: cpu/rownorm.py. Kernels
 compile on first call, once per dtype (never per shape), and are cached on disk; only the
 kernels a model actually calls are ever compiled. Beyond the interface: a one-pass batch norm
-(cpu/norm.py), which nn/functional/normalization.py uses when this backend is selected. The kernels are serial and release the
+(cpu/norm.py), which nn/functional/normalization.py uses when this backend is selected, and
+a one-pass ReLU (cpu/elementwise.py) for tensor_ops.Relu. The kernels are serial and release the
 GIL; cpu/threads.py shares their outer loops over the cores on our own sleeping threads, and
 limits NumPy's BLAS to one thread (through threadpoolctl) so the two never fight. No
 environment variable is read or changed.
@@ -30,6 +31,7 @@ from ..shapes import IntPair, output_hw
 from ..transposed import from_conv
 from . import direct, gemm, threads
 from .common import c_array
+from .elementwise import relu_backward, relu_forward
 from .norm import batch_norm_backward, batch_norm_forward
 from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 from .rownorm import normalize_rows_backward, normalize_rows_forward
@@ -37,9 +39,9 @@ from .upsample import interpolate2d_backward, interpolate2d_forward
 
 __all__ = ["conv2d_forward", "conv2d_backward", "max_pool2d_forward", "max_pool2d_backward",
            "avg_pool2d_forward", "avg_pool2d_backward", "conv_route", "batch_norm_forward",
-           "batch_norm_backward", "conv2d_forward_keep", "conv2d_backward_kept",
-           "conv_transpose2d_forward", "conv_transpose2d_backward", "interpolate2d_forward", "interpolate2d_backward",
-           "normalize_rows_forward", "normalize_rows_backward"]
+            "batch_norm_backward", "conv2d_forward_keep", "conv2d_backward_kept",
+            "conv_transpose2d_forward", "conv_transpose2d_backward", "interpolate2d_forward", "interpolate2d_backward",
+            "normalize_rows_forward", "normalize_rows_backward", "relu_forward", "relu_backward"]
 
 threads.arrange()
 
@@ -132,7 +134,8 @@ def conv2d_backward(
     dy = c_array(grad_out, x.dtype)
     if conv_route(x.shape, w.shape, stride, padding, groups) == "direct":
         dx, dw = direct.backward(dy, x, w, padding, groups, need_input, need_weight)
-        db = dy.sum(axis=(0, 2, 3)) if need_bias else None
+        # (the batch first, then each plane: 2-3x faster than one sum over axes 0, 2, 3)
+        db = dy.sum(axis=0).reshape(dy.shape[1], -1).sum(axis=1) if need_bias else None
         return dx, dw, db
     dx, dw, db = gemm.backward(dy, x, w, stride, padding, groups, need_input, need_weight)
     return dx, dw, (db if need_bias else None)

@@ -48,6 +48,11 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
+# The kernels below slice a row first and index the slice from 0: an index such as
+# base + ow with ow in range(lo, hi) keeps numba's check for negative indices in the inner
+# loop, which stops LLVM vectorizing it. One thread, 32x64x16x16 3x3 stride 2: im2col
+# 1.60 -> 1.46 ms, col2im 2.04 -> 1.60; 16x64x8x8 3x3 (ResNet layer1): 0.79 -> 0.63, 0.92 -> 0.70.
+
 @njit(**SERIAL)
 def _im2col(lo, hi, x, kh, kw, sh, sw, ph, pw, OH, OW, cols):  # pragma: no cover - compiled
     """Rows lo .. hi-1 of cols[(c, i, j), n*L + oh*OW + ow] = x[n, c, oh*S + i - P, ow*S + j - P]
@@ -58,21 +63,23 @@ def _im2col(lo, hi, x, kh, kw, sh, sw, ph, pw, OH, OW, cols):  # pragma: no cove
         c = r // (kh * kw)
         i = (r // kw) % kh
         j = r % kw
-        lo, hi = valid_range(j, pw, sw, W, OW)
+        a, b = valid_range(j, pw, sw, W, OW)          # output columns that read a real input
+        row = cols[r]
         for n in range(N):
             for oh in range(OH):
+                dst = row[n * L + oh * OW:n * L + oh * OW + OW]
                 h = oh * sh + i - ph
-                base = n * L + oh * OW
                 if h < 0 or h >= H:
-                    for ow in range(OW):
-                        cols[r, base + ow] = 0
+                    dst[:] = 0
                     continue
-                for ow in range(lo):
-                    cols[r, base + ow] = 0
-                for ow in range(lo, hi):
-                    cols[r, base + ow] = x[n, c, h, ow * sw + j - pw]
-                for ow in range(hi, OW):
-                    cols[r, base + ow] = 0
+                for k in range(a):
+                    dst[k] = 0
+                src = x[n, c, h, a * sw + j - pw:(b - 1) * sw + j - pw + 1:sw]   # (empty if b <= a)
+                inner = dst[a:b]
+                for k in range(inner.size):
+                    inner[k] = src[k]
+                for k in range(b, OW):
+                    dst[k] = 0
 
 
 @njit(**SERIAL)
@@ -87,14 +94,17 @@ def _col2im(lo, hi, dcols, kh, kw, sh, sw, ph, pw, OH, OW, dx):  # pragma: no co
         for i in range(kh):
             for j in range(kw):
                 r = (c * kh + i) * kw + j
-                lo, hi = valid_range(j, pw, sw, W, OW)
+                a, b = valid_range(j, pw, sw, W, OW)
+                if b <= a:
+                    continue
                 for oh in range(OH):
                     h = oh * sh + i - ph
                     if h < 0 or h >= H:
                         continue
-                    base = n * L + oh * OW
-                    for ow in range(lo, hi):
-                        dx[n, c, h, ow * sw + j - pw] += dcols[r, base + ow]
+                    src = dcols[r, n * L + oh * OW + a:n * L + oh * OW + b]
+                    dst = dx[n, c, h, a * sw + j - pw:(b - 1) * sw + j - pw + 1:sw]
+                    for k in range(src.size):
+                        dst[k] += src[k]
 
 
 @njit(**SERIAL)
@@ -105,8 +115,9 @@ def _rows_to_nchw(lo, hi, Y, b, yf):  # pragma: no cover - compiled
         n = t // O
         o = t % O
         bo = b[o]
+        src, dst = Y[o, n * L:n * L + L], yf[n, o]        # (sliced: see _im2col)
         for k in range(L):
-            yf[n, o, k] = Y[o, n * L + k] + bo
+            dst[k] = src[k] + bo
 
 
 @njit(**SERIAL)
