@@ -43,7 +43,7 @@ class ConvNd(Module):
                    **(extra or {})}
         self._defaults = {}
         for name, (value, low, default) in options.items():
-            v = pair(value, name)
+            v = pair(value, f"{kind}: {name}")
             if min(v) < low:
                 raise ValueError(f"{kind}: {name} must be >= {low}, got {v if len(set(v)) > 1 else v[0]}")
             setattr(self, name, v)
