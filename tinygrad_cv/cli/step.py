@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -133,11 +134,41 @@ def command(model: str | None, source: str | None, checkpoint: Path | None, digi
         out(format_gradients(stepper, color))
         return
 
-    out(f"keys: {key_hint(stepper)}")
-    stdin = sys.stdin
+    def show(event, back: bool = False) -> None:
+        out(("back to: " if back else "") + format_event(event, color))
+        if not back and stepper.done:
+            out(format_gradients(stepper, color))
+
+    def set_input(cmd: str) -> bool:
+        if not (cmd.startswith("set ") or cmd.startswith("set\t")):
+            return False
+        try:
+            name, value = parse_assignment(cmd[4:])
+            stepper.set(name, value)
+        except (ExprError, KeyError, ValueError) as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+            out(f"error: {msg}")
+            return True
+        out(f"replayed with {name} = {value:g}: {format_values(stepper, color)}")
+        if stepper.current is not None:
+            out("now at: " + format_event(stepper.current, color))
+        return True
+
+    line_prompt(stepper, lambda: format_position(stepper, color), lambda: key_hint(stepper), show,
+                start="back to the start: only the inputs are known",
+                at_end="(at the end: b steps back, set x=... replays, q quits)", extra=set_input)
+
+
+def line_prompt(stepper, prompt: Callable[[], str], keys: Callable[[], str], show: Callable[..., None], *,
+                start: str, at_end: str, extra: Callable[[str], bool] | None = None) -> None:
+    """The line prompt of both step modes: Enter (or n) next, b back, h help, q quit, until EOF.
+    ``show(event, back=False)`` prints a step; ``extra(cmd)`` handles the mode's own commands
+    and returns False for one it does not know."""
+    out = click.echo
+    out(f"keys: {keys()}")
     while True:
-        out(f"{format_position(stepper, color)} > ", nl=False)
-        line = stdin.readline()
+        out(f"{prompt()} > ", nl=False)
+        line = sys.stdin.readline()
         if not line:                       # EOF: end cleanly
             out("")
             return
@@ -145,36 +176,25 @@ def command(model: str | None, source: str | None, checkpoint: Path | None, digi
         if cmd in ("", "n", "next"):
             event = stepper.next()
             if event is None:
-                out("(at the end: b steps back, set x=... replays, q quits)")
+                out(at_end)
             else:
-                out(format_event(event, color))
-                if stepper.done:
-                    out(format_gradients(stepper, color))
+                show(event)
         elif cmd in ("b", "back"):
             if stepper.position == 0:
                 out("(at the start)")
             else:
                 stepper.back()
                 event = stepper.current
-                out("back to the start: only the inputs are known" if event is None
-                    else "back to: " + format_event(event, color))
+                if event is None:
+                    out(start)
+                else:
+                    show(event, back=True)
         elif cmd in ("q", "quit", "exit"):
             return
-        elif cmd.startswith("set ") or cmd.startswith("set\t"):
-            try:
-                name, value = parse_assignment(cmd[4:])
-                stepper.set(name, value)
-            except (ExprError, KeyError, ValueError) as e:
-                msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-                out(f"error: {msg}")
-                continue
-            out(f"replayed with {name} = {value:g}: {format_values(stepper, color)}")
-            if stepper.current is not None:
-                out("now at: " + format_event(stepper.current, color))
         elif cmd in ("h", "help", "?"):
-            out(f"keys: {key_hint(stepper)}")
-        else:
-            out(f"unknown command {cmd!r}; keys: {key_hint(stepper)}")
+            out(f"keys: {keys()}")
+        elif extra is None or not extra(cmd):
+            out(f"unknown command {cmd!r}; keys: {keys()}")
 
 
 def model_input(spec, image: "np.ndarray", size: int):
@@ -304,41 +324,24 @@ def _step_model(name: str, checkpoint: Path | None, digit: int | None, image_ind
         for event in stepper:
             show(event)
         return
-    keys = "Enter next, b back, o open the step into its ops, q quit"
-    out(f"keys: {keys}")
-    while True:
-        out(f"step {stepper.position}/{len(stepper.events)} > ", nl=False)
-        line = sys.stdin.readline()
-        if not line:
-            out("")
-            return
-        cmd = line.strip()
-        if cmd in ("", "n", "next"):
-            event = stepper.next()
-            if event is None:
-                out("(at the end: b steps back, q quits)")
-            else:
-                show(event)
-        elif cmd in ("b", "back"):
-            if stepper.position == 0:
-                out("(at the start)")
-            else:
-                event = stepper.back()
-                if event is None:
-                    out("back to the start")
-                else:
-                    out("back to:")
-                    show(event)
-        elif cmd in ("o", "open"):
-            event = stepper.current
-            if event is None or not hasattr(event, "ops"):
-                out("(no module step to open here)")
-            else:
-                show_inside(event)
-        elif cmd in ("q", "quit", "exit"):
-            return
+    def show_step(event, back: bool = False) -> None:
+        if back:
+            out("back to:")
+        show(event)
+
+    def open_ops(cmd: str) -> bool:
+        if cmd not in ("o", "open"):
+            return False
+        event = stepper.current
+        if event is None or not hasattr(event, "ops"):
+            out("(no module step to open here)")
         else:
-            out(f"unknown command {cmd!r}; keys: {keys}")
+            show_inside(event)
+        return True
+
+    line_prompt(stepper, lambda: f"step {stepper.position}/{len(stepper.events)}",
+                lambda: "Enter next, b back, o open the step into its ops, q quit", show_step,
+                start="back to the start", at_end="(at the end: b steps back, q quits)", extra=open_ops)
 
 
 def _seed(event, style) -> str:
