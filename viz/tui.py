@@ -84,6 +84,16 @@ def rich_text(marked: str) -> Text:
 
 # -- the graph, drawn as text --------------------------------------------------------------------
 
+# The keys both full-screen views share (each view adds its own).
+STEP_KEYS = [
+    Binding("enter,space,right,n", "next", "next", priority=True, show=False),
+    Binding("left,b", "back", "back", priority=True, show=False),
+    Binding("home", "start", "start", priority=True, show=False),
+    Binding("end", "end", "end", priority=True, show=False),
+    Binding("q,ctrl+c", "quit_view", "quit", priority=True, show=False),
+]
+
+
 def header_text(heading: str, stepper: Stepper, where: str | None, known: str) -> Text:
     """The top line: the title, the position, what this step is (``where``; the start and the
     seed are named here) and what comes next."""
@@ -194,13 +204,9 @@ class StepView(App):
     .graph-text { width: auto; }
     """
     BINDINGS = [
-        Binding("enter,space,right,n", "next", "next", priority=True, show=False),
-        Binding("left,b", "back", "back", priority=True, show=False),
-        Binding("home", "start", "start", priority=True, show=False),
-        Binding("end", "end", "end", priority=True, show=False),
+        *STEP_KEYS,
         Binding("e", "edit", "set input", priority=True, show=False),
         Binding("s", "type_set", "set", priority=True, show=False),
-        Binding("q,ctrl+c", "quit_view", "quit", priority=True, show=False),
         Binding("escape", "cancel_edit", "cancel", show=False),
     ]
 

@@ -34,7 +34,7 @@ from textual.widgets import DataTable, Static
 from tinygrad_cv.step import ModuleBackward, ModuleForward, ModuleStepper, SeedStep, StepState
 
 from .format import LR, describe, describe_module, describe_ops, norm, number, update_ratio
-from .tui import ROLE_STYLES, _marking, header_text, no_color_wanted, rich_text
+from .tui import ROLE_STYLES, STEP_KEYS, _marking, header_text, no_color_wanted, rich_text
 
 HELP = "Enter/Space/→ next  ←/b back  Home/End  o open/close the step's ops  q quit"
 COLUMNS = [("module", "module"), ("kind", "kind"), ("output", "output"), ("mean", "mean"), ("std", "std"),
@@ -138,14 +138,7 @@ class ModuleStepView(App):
     #ops-pane { height: 1fr; min-height: 4; border-top: solid $secondary; padding: 0 1; display: none; }
     #help { height: 1; padding: 0 1; }
     """
-    BINDINGS = [
-        Binding("enter,space,right,n", "next", "next", priority=True, show=False),
-        Binding("left,b", "back", "back", priority=True, show=False),
-        Binding("home", "start", "start", priority=True, show=False),
-        Binding("end", "end", "end", priority=True, show=False),
-        Binding("o", "toggle_ops", "ops", priority=True, show=False),
-        Binding("q,ctrl+c", "quit_view", "quit", priority=True, show=False),
-    ]
+    BINDINGS = [*STEP_KEYS, Binding("o", "toggle_ops", "ops", priority=True, show=False)]
 
     def __init__(self, stepper: ModuleStepper, title: str | None = None, lr: float = LR, ops_open: bool = False,
                  **kwargs: Any):
