@@ -14,6 +14,11 @@ those products by rows over our own Python threads (slower than one thread on th
 from __future__ import annotations
 
 import threading
+import time
+
+import numpy as np
+
+from .atomics import finish_and_watch, wait_change
 
 _arranged = False
 _lock = threading.Lock()
@@ -37,23 +42,49 @@ def arrange() -> bool:
 # A numba ``parallel=True`` kernel costs 2-3 s more to compile than the same loop serial (the
 # parfor machinery, per kernel), which a cold first run pays for every kernel. The kernels on
 # LeNet's path are therefore compiled serial with nogil=True and run over contiguous pieces of
-# their outer loop on these threads; they sleep on a lock between calls, so nothing spins.
+# their outer loop on these threads.
+#
+# The hand-off. A thread that sleeps on a lock costs 15-100 us to wake on the development VM, and
+# so does a thread that has to wait for the GIL (CPython parks it on a condition variable): a
+# hand-off that slept twice and waited for the GIL twice cost ~60 us, as long as LeNet's ReLU
+# itself. So the hand-off never sleeps while work keeps coming (benchmarks/handoff.py):
+# - after a job a worker watches its "post" flag for IDLE_WATCH_US, in nogil code
+#   (atomics.finish_and_watch), and only then sleeps on its ``go`` lock;
+# - when it sees a post it keeps watching for GIL_GRACE_US more, so that the caller, who posted
+#   holding the GIL, is inside its own piece (GIL released) when the worker asks for the GIL;
+# - it writes its "done" flag from nogil code too, and the caller watches that flag (nogil) for
+#   up to DONE_WATCH_US before it sleeps on the worker's ``done`` lock.
+# The locks stay the truth (posting releases ``go`` and finishing releases ``done``; the flags
+# only say when taking them will not block), so a watch that times out costs only the old sleep.
+IDLE_WATCH_US = 300.0
+DONE_WATCH_US = 1000.0
+GIL_GRACE_US = 6.0
+_LINE = 8                                   # int64 flags a cache line apart: one line per flag
+
 
 class _Worker:
-    """One thread that runs a job when ``go`` is released and releases ``done`` after it: two bare
-    locks, no futures or queues (a hand-off costs about half of ThreadPoolExecutor's)."""
+    """One thread that runs a job once ``go`` is released and releases ``done`` after it (two bare
+    locks, no futures or queues), watching flags in between as described above."""
 
-    def __init__(self) -> None:
+    def __init__(self, k: int, reads_per_us: float) -> None:
+        self.post, self.done_at = _LINE * (2 * k + 1), _LINE * (2 * k + 2)
         self.go, self.done = threading.Lock(), threading.Lock()
         self.go.acquire()
         self.done.acquire()
         self.job: tuple = ()
+        self.seq = 0
         self.error: BaseException | None = None
+        self.idle_reads = int(IDLE_WATCH_US * reads_per_us)
+        self.done_reads = int(DONE_WATCH_US * reads_per_us)
+        self.grace_reads = int(GIL_GRACE_US * (k + 1) * reads_per_us)   # later workers after earlier ones
         threading.Thread(target=self._loop, name="tgcv-kernels", daemon=True).start()
 
     def _loop(self) -> None:
+        seen = 0
         while True:
+            finish_and_watch(_flags, self.done_at, seen, self.post, self.idle_reads, self.grace_reads)
             self.go.acquire()
+            seen = int(_flags[self.post])
             fn, args = self.job
             try:
                 fn(*args)
@@ -63,17 +94,30 @@ class _Worker:
 
     def start(self, fn, *args) -> None:
         self.job = (fn, args)
+        self.seq += 1
+        _flags[self.post] = self.seq
         self.go.release()
 
     def wait(self) -> None:
+        wait_change(_flags, self.done_at, self.seq - 1, self.done_reads)
         self.done.acquire()
         if self.error is not None:
             e, self.error = self.error, None
             raise e
 
 
+def _reads_per_us() -> float:
+    """How many flag reads a watch makes per microsecond on this machine (measured once)."""
+    wait_change(_flags, 0, 0, 10)                                # compiled or loaded from the cache
+    n = 200_000
+    t = time.perf_counter()
+    wait_change(_flags, 0, 0, n)
+    return n / max(1e-9, (time.perf_counter() - t) * 1e6)
+
+
 _workers: list[_Worker] = []
 _call_lock = threading.Lock()
+_flags = np.zeros(0, np.int64)               # the workers' post and done flags, made with the first
 
 
 def num_threads() -> int:
@@ -83,11 +127,13 @@ def num_threads() -> int:
 
 
 class _Pieces:
-    """The pieces of one parallel_for call, handed out one at a time to whichever thread is free
-    (the caller included): a worker that wakes late, or whose core another process holds, takes
-    fewer pieces instead of holding everyone up. On the shared 2-core machine, with a neighbour's
-    process on one core, fixed halves made the caller wait for a descheduled worker on every call
-    (a ResNet-18 step 151 ms against 130 ms without the second thread)."""
+    """The pieces of one parallel_for call, each taken by whichever thread is free first (the
+    caller included): a worker that wakes late, or whose core another process holds, takes fewer
+    pieces instead of holding everyone up (with fixed halves, a neighbour's process on one core
+    made the caller wait for a descheduled worker on every call). Taking a piece is Python, so it
+    needs the GIL, and two threads asking for it at once cost one of them a wait of ~20 us: hence
+    one piece per thread by default (a LeNet-5 epoch: 4 pieces per thread 606-671 ms, 1 piece
+    566-594 ms, alternating processes on the idle machine)."""
 
     __slots__ = ("fn", "args", "edges", "next", "lock")
 
@@ -111,9 +157,21 @@ class _Pieces:
 INLINE_WORK = 32_768
 
 
-def parallel_for(fn, n: int, *args, pieces_per_thread: int = 4, work: int | None = None) -> None:
+def _grow(n: int) -> None:
+    """At least n workers (the caller holds _call_lock). The flags are made once, for as many
+    workers as numba allows threads (numba.set_num_threads can only lower that count)."""
+    global _flags
+    if not _flags.size:
+        import numba
+        _flags = np.zeros(_LINE * (2 * max(n, numba.config.NUMBA_NUM_THREADS) + 1), np.int64)
+    rate = _reads_per_us()
+    while len(_workers) < n:
+        _workers.append(_Worker(len(_workers), rate))
+
+
+def parallel_for(fn, n: int, *args, pieces_per_thread: int = 1, work: int | None = None) -> None:
     """fn(lo, hi, *args) over contiguous pieces [lo, hi) that cover range(n), about
-    ``pieces_per_thread`` per thread, each taken by the next free thread (the caller is one of
+    ``pieces_per_thread`` per thread (see _Pieces), each taken by the next free thread (the caller is one of
     them). ``fn`` must release the GIL (numba nogil=True, or BLAS) for this to run in parallel,
     and must accept any split of range(n). ``work``: the call's size in values touched, if known;
     under INLINE_WORK it runs here as one piece. Calls from several user threads at once run one
@@ -125,8 +183,8 @@ def parallel_for(fn, n: int, *args, pieces_per_thread: int = 4, work: int | None
     k = min(n, t * max(1, pieces_per_thread))
     job = _Pieces(fn, args, [n * i // k for i in range(k + 1)])
     with _call_lock:
-        while len(_workers) < t - 1:
-            _workers.append(_Worker())
+        if len(_workers) < t - 1:
+            _grow(t - 1)
         for i in range(1, t):
             _workers[i - 1].start(job.run)
         try:
