@@ -210,6 +210,24 @@ def test_max_pool_nan_wins_first_one(kernels, k, s, p):
     np.testing.assert_array_equal(arg, arg_ref)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_2x2_path_breaks_ties_and_nans_like_the_scan(kernels, dtype):
+    """The 2x2 stride-2 kernel compares vertical pairs first; on values drawn from {0, 1, 2}
+    (ties in most windows, including the top-right against the bottom-left one), NaNs, and odd
+    H and W, its winners must still be the reference scan's."""
+    _, mod = kernels
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 3, (3, 4, 9, 11)).astype(dtype)
+    x.flat[rng.choice(x.size, 40, replace=False)] = np.nan
+    y, arg = mod.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    y_ref, arg_ref = ref.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(arg, arg_ref)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    np.testing.assert_array_equal(mod.max_pool2d_backward(dy, arg, x.shape, (2, 2), (2, 2), (0, 0)),
+                                  ref.max_pool2d_backward(dy, arg_ref, x.shape, (2, 2), (2, 2), (0, 0)))
+
+
 # -- against torch, where installed -------------------------------------------------------------
 
 TORCH_CONV = [((4, 1, 12, 12), (6, 1, 5, 5), 1, 2, 1), ((2, 6, 9, 9), (16, 6, 5, 5), 1, 0, 1),

@@ -151,10 +151,11 @@ class _Pieces:
             self.fn(edges[i], edges[i + 1], *self.args)
 
 
-# Work (about one value read or written each) below which a call stays on the calling thread: a
-# hand-off to a sleeping worker costs 15-40 us on the development machine, as much as a 2x2 pool
-# of 30,000 values; ResNet-18 at CIFAR size makes ~120 such calls a step (layer4's maps are 1x1).
-INLINE_WORK = 32_768
+# Work (about one value read or written each) below which a call stays on the calling thread. A
+# hand-off costs 10-20 us even when the worker is watching (benchmarks/handoff.py: a ReLU of
+# 75,264 values 9.9 us on one thread, 16.2 on two; 150,000 values, 300,000 of work, 18.5 and 20.1;
+# 301,056 values 72.9 and 29.9); ResNet-18 at CIFAR size makes ~120 calls a step below it.
+INLINE_WORK = 131_072
 
 
 def _grow(n: int) -> None:
