@@ -172,3 +172,31 @@ def test_scalar_parity_with_torch():
     tf.backward()
     assert f.data == pytest.approx(tf.item(), rel=1e-12)
     assert (x.grad, y.grad) == (pytest.approx(tx.grad.item(), rel=1e-12), pytest.approx(ty.grad.item(), rel=1e-12))
+
+
+def test_each_leaf_gradient_is_its_own_array():
+    """backward keeps a kernel's fresh gradient without copying it, but a gradient the chain rule
+    hands to two nodes (a + b passes the same upstream array to both) or a view of another
+    node's gradient is copied: zeroing one leaf's .grad must leave every other gradient alone."""
+    a = tg.Tensor(np.ones((2, 3)), requires_grad=True)
+    b = tg.Tensor(np.ones((2, 3)), requires_grad=True)
+    c = tg.Tensor(np.ones((3, 2)), requires_grad=True)
+    s = a + b
+    r = (s * 3.0).sum() + (c.reshape(2, 3) * 2.0).sum()
+    r.backward()
+    grads = [a.grad.data, b.grad.data, c.grad.data, s.grad.data]
+    for i, g in enumerate(grads):
+        for h in grads[i + 1:]:
+            assert not np.shares_memory(g, h)
+    a.grad.data[...] = 0
+    np.testing.assert_array_equal(b.grad.data, np.full((2, 3), 3.0))
+    np.testing.assert_array_equal(s.grad.data, np.full((2, 3), 3.0))
+    np.testing.assert_array_equal(c.grad.data, np.full((3, 2), 2.0))
+
+
+def test_backward_with_a_given_gradient_never_aliases_it():
+    x = tg.Tensor(np.ones(3), requires_grad=True)
+    seed = np.array([1.0, 2.0, 3.0], np.float32)
+    x.backward(seed)
+    x.grad.data[0] = 9
+    assert seed[0] == 1.0

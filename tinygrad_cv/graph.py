@@ -103,6 +103,9 @@ class Node:
     #   _add_grad(acc, g)     acc + g, the way this node's gradient accumulates (acc is
     #                         _zero_grad for the first contribution)
     #   _recompute()          run the op's forward again from the parents' current data
+    #   _shared(grads, seed)  (optional) what backward needs to know which gradients are
+    #                         held by more than one node; _keep_grad(g, shared) then stores a
+    #                         leaf's gradient (by default: shared is None, .grad = g)
     # ``_walk_grad`` is chain_rule's scratch (the gradient so far, during a walk only);
     # _push_inputs and _propagate below are the walks' steps through one node.
     __slots__ = ("data", "grad", "op", "label", "seq", "_walk_grad", "__weakref__")
@@ -144,12 +147,22 @@ class Node:
         nodes are recomputed each time, so a second call never doubles them.
         """
         order = topo_order(self)
-        for node, g in zip(order, chain_rule(order, self._seed_grad(grad))):
+        seed = self._seed_grad(grad)
+        grads = chain_rule(order, seed)
+        shared = self._shared(grads, seed)
+        for node, g in zip(order, grads):
             if node.op is not None:
                 node.grad = node._zero_grad if g is None else g
             elif g is not None and node.requires_grad:
                 acc = node.grad
-                node.grad = node._add_grad(node._zero_grad if acc is None else acc, g)
+                node._keep_grad(node._add_grad(node._zero_grad if acc is None else acc, g), shared)
+
+    @staticmethod
+    def _shared(grads: list[Any], seed: Any) -> Any:
+        return None
+
+    def _keep_grad(self, g: Any, shared: Any) -> None:
+        self.grad = g
 
 
 def chain_rule(order: list[Node], seed: Any,
