@@ -103,7 +103,7 @@ class Node:
     #   _add_grad(acc, g)     acc + g, the way this node's gradient accumulates (acc is
     #                         _zero_grad for the first contribution)
     #   _recompute()          run the op's forward again from the parents' current data
-    #   _shared(grads, seed)  (optional) what backward needs to know which gradients are
+    #   _shared(order, grads, seed)  (optional) what backward needs to know which gradients are
     #                         held by more than one node; _keep_grad(g, shared) then stores a
     #                         leaf's gradient (by default: shared is None, .grad = g)
     # ``_walk_grad`` is chain_rule's scratch (the gradient so far, during a walk only);
@@ -149,7 +149,7 @@ class Node:
         order = topo_order(self)
         seed = self._seed_grad(grad)
         grads = chain_rule(order, seed)
-        shared = self._shared(grads, seed)
+        shared = self._shared(order, grads, seed)
         for node, g in zip(order, grads):
             if node.op is not None:
                 node.grad = node._zero_grad if g is None else g
@@ -158,7 +158,7 @@ class Node:
                 node._keep_grad(node._add_grad(node._zero_grad if acc is None else acc, g), shared)
 
     @staticmethod
-    def _shared(grads: list[Any], seed: Any) -> Any:
+    def _shared(order: list[Node], grads: list[Any], seed: Any) -> Any:
         return None
 
     def _keep_grad(self, g: Any, shared: Any) -> None:
