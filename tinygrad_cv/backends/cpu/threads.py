@@ -76,7 +76,7 @@ class _Worker:
         self.error: BaseException | None = None
         self.idle_reads = int(IDLE_WATCH_US * reads_per_us)
         self.done_reads = int(DONE_WATCH_US * reads_per_us)
-        self.grace_reads = int(GIL_GRACE_US * (k + 1) * reads_per_us)   # later workers after earlier ones
+        self.grace_reads = int(GIL_GRACE_US * (1 + k / 2) * reads_per_us)   # later workers after earlier ones
         threading.Thread(target=self._loop, name="tgcv-kernels", daemon=True).start()
 
     def _loop(self) -> None:
