@@ -251,13 +251,21 @@ def current_scope() -> str:
     return _scopes[-1] if _scopes else ""
 
 
-@contextmanager
-def name_scope(name: str) -> Iterator[None]:
-    """Tag the tensors created inside with ``name`` (nested: "features.0"), for clustering in viz."""
-    _scopes.append(f"{_scopes[-1]}.{name}" if _scopes and name else (name or current_scope()))
-    try:
-        yield
-    finally:
+class name_scope:
+    """``with name_scope(name):`` tags the tensors created inside with ``name`` (nested:
+    "features.0"), for clustering in viz. A class rather than a @contextmanager generator:
+    every module call enters one, and this costs half as much."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        name = self.name
+        _scopes.append(f"{_scopes[-1]}.{name}" if _scopes and name else (name or current_scope()))
+
+    def __exit__(self, *exc: object) -> None:
         _scopes.pop()
 
 

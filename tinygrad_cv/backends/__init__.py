@@ -19,6 +19,7 @@ BACKENDS = {"numpy": "reference", "numba": "cpu", "cuda": "cuda"}
 DEFAULT = "numba"
 
 _selected: str | None = None
+_loaded: dict[str, ModuleType] = {}    # every op asks for its kernels: a dict hit, not an import
 
 
 def _check(name: str) -> str:
@@ -46,10 +47,13 @@ def get_backend() -> str:
 
 def load(name: str) -> ModuleType:
     """The kernel module of backend ``name``, imported on first use."""
-    module = importlib.import_module(f"{__name__}.{BACKENDS[_check(name)]}")
-    if name != "numpy":
-        from . import compiling
-        compiling.install()          # hear numba's compile events from now on (cheap, once)
+    module = _loaded.get(name)
+    if module is None:
+        module = importlib.import_module(f"{__name__}.{BACKENDS[_check(name)]}")
+        if name != "numpy":
+            from . import compiling
+            compiling.install()      # hear numba's compile events from now on (once)
+        _loaded[name] = module
     return module
 
 

@@ -12,6 +12,7 @@ windows sit side by side on an unpadded input, PyTorch's floor elsewhere.
 from __future__ import annotations
 
 import math
+import functools
 import operator
 from typing import Sequence
 
@@ -84,8 +85,18 @@ def output_hw(hw: IntPair, kernel: IntPair, stride: IntPair, padding: IntPair,
               strict: bool | tuple[bool, bool] = False) -> IntPair:
     """(OH, OW) of a 2-D convolution or pool over an (H, W) input; errors name all the numbers.
 
-    ``strict`` (one flag, or one per axis) applies the course's exact-fit rule.
+    ``strict`` (one flag, or one per axis) applies the course's exact-fit rule. Every layer
+    asks on every call with the same few shapes, so answers are remembered (errors are not).
     """
+    try:
+        return _output_hw(tuple(hw), tuple(kernel), tuple(stride), tuple(padding), strict)
+    except TypeError:              # an unhashable strict: work it out without the cache
+        return _output_hw.__wrapped__(hw, kernel, stride, padding, strict)
+
+
+@functools.lru_cache(maxsize=512)
+def _output_hw(hw: IntPair, kernel: IntPair, stride: IntPair, padding: IntPair,
+               strict: bool | tuple[bool, bool]) -> IntPair:
     for f, s, p in zip(kernel, stride, padding):
         _validate(f, s, p)
     stricts = strict if isinstance(strict, tuple) else (strict, strict)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numba
 import numpy as np
 
 from .atomics import finish_and_watch, wait_change
@@ -122,7 +123,6 @@ _flags = np.zeros(0, np.int64)               # the workers' post and done flags,
 
 def num_threads() -> int:
     """Threads a kernel may use: numba's setting (numba.set_num_threads), all cores by default."""
-    import numba
     return numba.get_num_threads()
 
 
@@ -163,7 +163,6 @@ def _grow(n: int) -> None:
     workers as numba allows threads (numba.set_num_threads can only lower that count)."""
     global _flags
     if not _flags.size:
-        import numba
         _flags = np.zeros(_LINE * (2 * max(n, numba.config.NUMBA_NUM_THREADS) + 1), np.int64)
     rate = _reads_per_us()
     while len(_workers) < n:
