@@ -196,8 +196,13 @@ class Tensor(Node):
 
     @staticmethod
     def _wrap(array: np.ndarray) -> Tensor:
-        """A Tensor around ``array`` as it is (its dtype, no copy), outside any graph."""
-        return Tensor(array, dtype=array.dtype)
+        """A Tensor around ``array`` as it is (its dtype, no copy), outside any graph. Built
+        field by field as ``apply`` builds its outputs: backward wraps every node's gradient."""
+        t = Tensor.__new__(Tensor)
+        t.data = array if type(array) is np.ndarray else np.asarray(array)
+        t._grad, t.op, t.parents, t.ctx, t.label = None, None, (), None, ""
+        t.seq, t.requires_grad, t.scope = new_seq(), False, ""
+        return t
 
     def _recompute(self) -> None:
         ctx = Context(tuple(p.requires_grad for p in self.parents))
