@@ -53,3 +53,38 @@ def test_small_work_stays_on_the_calling_thread(two_threads):
     who = set()
     threads.parallel_for(lambda lo, hi: who.add(threading.get_ident()), 8, work=10)
     assert who == {threading.get_ident()}
+
+
+def test_back_to_back_calls_each_cover_every_index_once(two_threads):
+    """The hand-off without sleeping (workers watch flags between calls): 500 calls in a row,
+    each adding 1 over its pieces. A call returns only once every piece has run, so right after
+    call i both ends hold i (a caller that returned early would see the worker's end behind)."""
+    out = np.zeros(1000, np.int64)
+
+    def add_one(lo, hi, a):
+        a[lo:hi] += 1
+    for i in range(1, 501):
+        threads.parallel_for(add_one, out.size, out)
+        assert out[0] == out[-1] == i
+    assert (out == 500).all()
+
+
+def test_a_worker_that_fell_asleep_still_takes_its_piece(two_threads):
+    """After a pause far longer than the watch (0.3 ms) the worker sleeps on its lock; the next
+    call must wake it. The caller's piece waits until the other piece has run, so the call only
+    finishes if a second thread took it."""
+    import threading
+    import time
+    threads.parallel_for(lambda lo, hi: None, 2)                  # the worker exists
+    time.sleep(0.05)
+    other_done = threading.Event()
+    who = {}
+
+    def piece(lo, hi):
+        who[lo] = threading.get_ident()
+        if lo == 0 and who.get(1) is None:
+            assert other_done.wait(5), "no second thread took the other piece"
+        else:
+            other_done.set()
+    threads.parallel_for(piece, 2)
+    assert set(who) == {0, 1} and len(set(who.values())) == 2
