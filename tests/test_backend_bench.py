@@ -41,3 +41,22 @@ def test_cli_bench_help_and_bad_group():
     assert r.exit_code == 0 and "--only" in r.output
     r = CliRunner().invoke(cli, ["bench", "--only", "vgg"])
     assert r.exit_code != 0 and "unknown group" in r.output
+
+
+def test_kernel_profile_names_the_kernels_of_a_lenet_step():
+    """benchmarks/kernel_profile.py times each kernel of a training step; LeNet-5's step runs
+    its two convolutions (direct kernels), two 2x2 pools and the ReLUs, and the kernels' share
+    can be no more than the step."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "kernel_profile.py"
+    out = subprocess.run([sys.executable, str(script), "lenet5", "--steps", "3"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    head = re.match(r"lenet5, \d+ threads: ([\d.]+) ms a step, ([\d.]+) in kernels and BLAS, ([-\d.]+) elsewhere", out)
+    assert head, out
+    total, inside, rest = map(float, head.groups())
+    assert 0 < inside <= total and abs(total - inside - rest) < 0.02
+    for kernel in ("_max_pool_2x2", "_max_unpool", "_relu", "_relu_grad", "_weight_grad_chunks"):
+        assert re.search(rf"^  {kernel} +[\d.]+ ms +[\d.]+ calls", out, re.M), (kernel, out)
