@@ -88,3 +88,18 @@ def test_a_worker_that_fell_asleep_still_takes_its_piece(two_threads):
             other_done.set()
     threads.parallel_for(piece, 2)
     assert set(who) == {0, 1} and len(set(who.values())) == 2
+
+
+def test_the_pool_works_with_numbas_jit_off():
+    """NUMBA_DISABLE_JIT=1 (numba's debugging mode) runs the kernels as Python, where the
+    flag-watching intrinsics cannot run: the pool then watches nothing and still splits."""
+    import os
+    import subprocess
+    import sys
+    code = ("import numpy as np\nfrom tinygrad_cv.backends.cpu import threads, elementwise\n"
+            "a = np.linspace(-1, 1, 300_000).astype(np.float32); out = np.empty_like(a)\n"
+            "for _ in range(3):\n    threads.parallel_for(elementwise._relu, a.size, a, out)\n"
+            "assert np.array_equal(out, np.maximum(a, 0)); print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "NUMBA_DISABLE_JIT": "1", "NUMBA_NUM_THREADS": "2"})
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

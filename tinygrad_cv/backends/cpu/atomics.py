@@ -9,27 +9,36 @@ plain load in a loop may legally be read once and hoisted out of it) and written
 """
 from __future__ import annotations
 
-from numba import njit, types
+from numba import config, njit, types
 from numba.extending import intrinsic
 
+if config.DISABLE_JIT:
+    # numba's debugging mode runs every kernel as Python, where an intrinsic cannot run: plain
+    # reads and writes, and threads.py then watches nothing (a watching thread would hold the GIL)
+    def load_acquire(flags, i):
+        """flags[i] (numba's JIT is off)."""
+        return int(flags[i])
 
-@intrinsic
-def load_acquire(typingctx, flags, i):
-    """flags[i] read with acquire ordering: a fresh read on every call, never hoisted."""
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        return builder.load_atomic(builder.gep(ary.data, [args[1]]), "acquire", 8)
-    return types.int64(flags, i), codegen
+    def store_release(flags, i, value):
+        """flags[i] = value (numba's JIT is off)."""
+        flags[i] = value
+else:
+    @intrinsic
+    def load_acquire(typingctx, flags, i):
+        """flags[i] read with acquire ordering: a fresh read on every call, never hoisted."""
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            return builder.load_atomic(builder.gep(ary.data, [args[1]]), "acquire", 8)
+        return types.int64(flags, i), codegen
 
-
-@intrinsic
-def store_release(typingctx, flags, i, value):
-    """flags[i] = value with release ordering: everything written before it is seen first."""
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        builder.store_atomic(args[2], builder.gep(ary.data, [args[1]]), "release", 8)
-        return context.get_dummy_value()
-    return types.void(flags, i, value), codegen
+    @intrinsic
+    def store_release(typingctx, flags, i, value):
+        """flags[i] = value with release ordering: everything written before it is seen first."""
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            builder.store_atomic(args[2], builder.gep(ary.data, [args[1]]), "release", 8)
+            return context.get_dummy_value()
+        return types.void(flags, i, value), codegen
 
 
 @njit(nogil=True, cache=True)

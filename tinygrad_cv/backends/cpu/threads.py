@@ -108,7 +108,10 @@ class _Worker:
 
 
 def _reads_per_us() -> float:
-    """How many flag reads a watch makes per microsecond on this machine (measured once)."""
+    """How many flag reads a watch makes per microsecond on this machine (measured once); 0, so
+    that nothing is watched, when numba's JIT is off (NUMBA_DISABLE_JIT=1, its debugging mode)."""
+    if numba.config.DISABLE_JIT:
+        return 0.0
     wait_change(_flags, 0, 0, 10)                                # compiled or loaded from the cache
     n = 200_000
     t = time.perf_counter()
