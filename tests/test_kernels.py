@@ -80,7 +80,8 @@ CONV_CASES = [
     (1, 6, 4, 4, 6, (3, 3), (1, 1), (1, 1), 6),      # depthwise
     (2, 5, 4, 3, 3, (1, 1), (1, 1), (0, 0), 1),      # pointwise
     (2, 4, 5, 5, 6, (1, 1), (2, 2), (0, 0), 1),      # 1x1 stride 2 (ResNet's shortcut)
-    (2, 40, 3, 3, 8, (3, 3), (1, 1), (1, 1), 1),     # many channels, small map: gemm
+    (2, 40, 3, 3, 8, (3, 3), (1, 1), (1, 1), 1),     # many channels, small map: gemm, channels last
+    (2, 16, 5, 7, 6, (3, 2), (2, 1), (1, 0), 2),     # gemm channels last, grouped, strided, uneven
     (3, 8, 1, 1, 5, (3, 3), (1, 1), (1, 1), 1),      # 1x1 map, 1x1 output: single
     (2, 4, 1, 1, 3, (3, 2), (2, 2), (1, 1), 1),      # single, strided, uneven filter
 ]
@@ -91,6 +92,16 @@ CONV_CASES = [
 def test_conv2d_every_backend(kernels, case, dtype):
     _, mod = kernels
     _check_conv(mod, *case, dtype, True, 0)
+
+
+@pytest.mark.parametrize("C", [15, 16], ids=lambda c: f"C{c}")
+def test_gemm_column_layouts_agree_on_either_side_of_the_threshold(C):
+    """The GEMM route builds its column matrix from the NCHW input below ROWS_MIN_CHANNELS input
+    channels and from a channels-last copy (transposed) from it on; both must give the
+    reference's values, forward and backward."""
+    from tinygrad_cv.backends.cpu import gemm
+    assert gemm.ROWS_MIN_CHANNELS == 16
+    _check_conv(load_backend("numba"), 3, C, 10, 9, 5, (3, 3), (2, 2), (1, 1), 1, np.float64, True, 2)
 
 
 def test_conv_routes_cover_all_four():
@@ -276,7 +287,9 @@ def test_output_size_formula_and_errors():
         output_hw((2, 9), (3, 3), (1, 1), (0, 0))
 
 
-@pytest.mark.parametrize("xs, ws, s, p, g", TORCH_CONV + [((2, 32, 4, 4), (16, 32, 3, 3), 1, 1, 1)], ids=lambda v: str(v))
+@pytest.mark.parametrize("xs, ws, s, p, g", TORCH_CONV + [((2, 32, 4, 4), (16, 32, 3, 3), 1, 1, 1),
+                                                          ((3, 16, 9, 9), (8, 8, 3, 3), 2, 1, 2),
+                                                          ((2, 15, 8, 8), (4, 15, 3, 3), 2, 1, 1)], ids=lambda v: str(v))
 def test_numba_kept_columns_give_the_same_gradients(xs, ws, s, p, g):
     mod = load_backend("numba")
     rng = np.random.default_rng(4)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import im2row
 from .common import SERIAL, buffer, valid_range
 from .threads import num_threads, parallel_for
 
@@ -145,9 +146,23 @@ def _nchw_to_rows(lo, hi, d, Y, db):  # pragma: no cover - compiled
 KEEP_MAX_BYTES = 64 << 20
 
 
+# From this many input channels on, the column matrix is built channels last (cpu/im2row.py),
+# as its transpose: 32x64x16x16 * 3x3 stride 2 1.48 -> 1.01 ms on one thread, 16x128x4x4 3x3
+# 0.57 -> 0.14; with 8 channels 0.49 -> 0.85, slower.
+ROWS_MIN_CHANNELS = 16
+
+
 def _cols(x: np.ndarray, k: tuple[int, int], s: tuple[int, int], p: tuple[int, int], OH: int, OW: int,
           fresh: bool = False) -> np.ndarray:
-    N, C = x.shape[:2]
+    N, C, H, W = x.shape
+    if C >= ROWS_MIN_CHANNELS:                     # the same matrix, built transposed
+        xh = buffer("nhwc", (N, H, W, C), x.dtype)
+        parallel_for(im2row._to_nhwc, N * H, x, xh, work=2 * x.size)
+        shape = (N * OH * OW, C * k[0] * k[1])
+        rows = np.empty(shape, x.dtype) if fresh else buffer("cols", shape, x.dtype)
+        parallel_for(im2row._im2row, shape[0], xh, k[0], k[1], s[0], s[1], p[0], p[1], OH, OW, rows,
+                     work=rows.size)
+        return rows.T
     shape = (C * k[0] * k[1], N * OH * OW)
     cols = np.empty(shape, x.dtype) if fresh else buffer("cols", shape, x.dtype)
     parallel_for(_im2col, cols.shape[0], x, k[0], k[1], s[0], s[1], p[0], p[1], OH, OW, cols, work=cols.size)
@@ -234,7 +249,17 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, in
         for g in range(groups):
             matmul(dY[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K].T, dw[g * Og:(g + 1) * Og])
         dw = dw.reshape(w.shape)
-    if need_input:
+    if need_input and C >= ROWS_MIN_CHANNELS:      # dcols transposed, then row2im (cpu/im2row.py)
+        w2 = w.reshape(O, K)
+        drows = buffer("dcols", (N * OH * OW, C * kh * kw), x.dtype)
+        for g in range(groups):
+            matmul(dY[g * Og:(g + 1) * Og].T, w2[g * Og:(g + 1) * Og], drows[:, g * K:(g + 1) * K])
+        dxh = buffer("dnhwc", (N, H, W, C), x.dtype)
+        parallel_for(im2row._row2im, N, drows, kh, kw, stride[0], stride[1], padding[0], padding[1], OH, OW, dxh,
+                     work=drows.size + dxh.size)
+        dx = np.empty(x.shape, x.dtype)
+        parallel_for(im2row._from_nhwc, N * H, dxh, dx, work=2 * dx.size)
+    elif need_input:
         w2 = w.reshape(O, K)
         dcols = buffer("dcols", (C * kh * kw, N * OH * OW), x.dtype)
         for g in range(groups):
