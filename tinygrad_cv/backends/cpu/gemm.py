@@ -8,6 +8,9 @@ L = OH * OW output positions, OH = (H - kh + 2P)/S + 1 (and the same for OW):
     Y[o, (n, oh, ow)]            = sum_k W[o, k] * cols[k, (n, oh, ow)]       (O, N*L)
     dW = dY @ cols.T             dcols = W.T @ dY  -> col2im -> dx
 
+From 16 input channels on, cols is built as its transpose from a channels-last copy of x and
+dcols as dY^T @ W, which row2im sums back (cpu/im2row.py): same products, faster copies.
+
 A 1x1 input map with a 1x1 output uses only the filters' centre tap: y = x @ W[:, :, P, P].T.
 A 1x1 filter with stride 1 and no padding needs no im2col at all: each sample's (C, H*W)
 plane already is its column matrix, so y[n] = W @ x[n] and dx[n] = W.T @ dy[n].
