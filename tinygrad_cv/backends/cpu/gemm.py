@@ -46,9 +46,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     if 2.0 * M * K * N < _SPLIT_FLOPS or num_threads() < 2:
         return np.matmul(a, b, out=out)
     if M >= N:
-        parallel_for(_mm_rows, M, a, b, out, pieces_per_thread=2)
+        parallel_for(_mm_rows, M, a, b, out)
     else:
-        parallel_for(_mm_cols, N, a, b, out, pieces_per_thread=2)
+        parallel_for(_mm_cols, N, a, b, out)
     return out
 
 
