@@ -103,3 +103,26 @@ def test_the_pool_works_with_numbas_jit_off():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "NUMBA_DISABLE_JIT": "1", "NUMBA_NUM_THREADS": "2"})
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_a_forked_child_gets_its_own_workers(two_threads):
+    """After fork the parent's worker threads do not exist in the child; its kernels must still
+    run (on fresh workers) instead of waiting for ever on a thread that is not there."""
+    import multiprocessing as mp
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    threads.parallel_for(lambda lo, hi: None, 4)                  # the parent's workers exist
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_splits, args=(q,))
+    p.start()
+    p.join(60)
+    if p.is_alive():                                              # hung: do not leave it behind
+        p.terminate()
+    assert p.exitcode == 0 and q.get(timeout=5) == list(range(8))
+
+
+def _child_splits(q):
+    seen = []
+    threads.parallel_for(lambda lo, hi: seen.extend(range(lo, hi)), 8)
+    q.put(sorted(seen))

@@ -13,6 +13,7 @@ those products by rows over our own Python threads (slower than one thread on th
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -121,7 +122,20 @@ def _reads_per_us() -> float:
 
 _workers: list[_Worker] = []
 _call_lock = threading.Lock()
-_flags = np.zeros(0, np.int64)               # the workers' post and done flags, made with the first
+_flags = np.zeros(0, np.int64)               # the workers' post and done flags (made by _grow)
+
+
+def _forget_workers() -> None:
+    """In a child made by fork: the parent's worker threads do not exist here, so start afresh
+    (a post to one of them would wait for ever)."""
+    global _flags, _call_lock
+    _workers.clear()
+    _flags = np.zeros(0, np.int64)
+    _call_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers)
 
 
 def num_threads() -> int:
