@@ -24,6 +24,11 @@ from .rownorm import affine
 # every thread as a Python thread and polls them all at each syncthreads: a 128-thread block
 # costs it about a quarter of a second, so there the same code runs with 4 (two halving steps).
 _BLOCK = 4 if hasattr(cuda, "simulator_init") else 128
+# The reduction's shared buffer is dynamic shared memory (size given at launch), not a
+# cuda.shared.array of fixed size: the simulator makes a fixed-size one when the first thread
+# of a block reaches it, unguarded, so two threads could each make their own and sum garbage
+# (seen once in a full test run: a negative variance, "math domain error"); the dynamic one is
+# one buffer per block from the start: 8 * _BLOCK bytes, one float64 partial sum per thread.
 
 
 @cuda.jit(device=True)
@@ -49,7 +54,7 @@ def _rows_fwd(x, gamma, beta, L, eps, y, mean, inv_std):  # pragma: no cover - d
     m = x.shape[1]
     G = gamma.shape[0]
     g = row % G
-    buf = cuda.shared.array(_BLOCK, float64)
+    buf = cuda.shared.array(0, float64)          # 8 * _BLOCK bytes, given at launch
     s = float64(0.0)
     for k in range(t, m, _BLOCK):
         s += x[row, k]
@@ -74,7 +79,7 @@ def _rows_bwd(dy, x, mean, inv_std, gamma, L, dx):  # pragma: no cover - device 
     G = gamma.shape[0]
     g = row % G
     mu, r = mean[row], inv_std[row]
-    buf = cuda.shared.array(_BLOCK, float64)
+    buf = cuda.shared.array(0, float64)          # 8 * _BLOCK bytes, given at launch
     s1 = float64(0.0)
     s2 = float64(0.0)
     for k in range(t, m, _BLOCK):
@@ -122,7 +127,7 @@ def normalize_rows_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.nda
     y = cuda.device_array((N * G, P * L), x.dtype)
     mean, inv_std = cuda.device_array(N * G), cuda.device_array(N * G)
     if N * G:
-        _rows_fwd[N * G, _BLOCK](_dev(_flat(x)), _dev(g), _dev(b), L, float(eps), y, mean, inv_std)
+        _rows_fwd[N * G, _BLOCK, 0, 8 * _BLOCK](_dev(_flat(x)), _dev(g), _dev(b), L, float(eps), y, mean, inv_std)
     return (y.copy_to_host().reshape(x.shape), mean.copy_to_host().reshape(N, G),
             inv_std.copy_to_host().reshape(N, G))
 
@@ -136,7 +141,7 @@ def normalize_rows_backward(grad_out: np.ndarray, x: np.ndarray, mean: np.ndarra
     mu, r = _dev(np.reshape(mean, -1).astype(np.float64)), _dev(np.reshape(inv_std, -1).astype(np.float64))
     dx = cuda.device_array((N * G, P * L), x.dtype)
     if N * G:
-        _rows_bwd[N * G, _BLOCK](dy, xd, mu, r, _dev(g), L, dx)
+        _rows_bwd[N * G, _BLOCK, 0, 8 * _BLOCK](dy, xd, mu, r, _dev(g), L, dx)
     dx = dx.copy_to_host().reshape(x.shape)
     if not need_params:
         return dx, None, None
