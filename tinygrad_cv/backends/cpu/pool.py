@@ -161,7 +161,8 @@ def max_pool2d_backward(
     dy = c_array(grad_out)
     N, C, H, W = input_shape
     dx = np.empty((N, C, H * W), dy.dtype)
-    parallel_for(_max_unpool, N * C, dy, c_array(argmax, np.dtype(np.int64)), dx, work=4 * dy.size + N * C * H * W)
+    parallel_for(_max_unpool, N * C, dy, c_array(argmax, np.dtype(np.int64)), dx,
+                 work=4 * dy.size + N * C * H * W)
     return dx.reshape(input_shape)
 
 
