@@ -151,7 +151,7 @@ KEEP_MAX_BYTES = 64 << 20
 
 # From this many input channels on, the column matrix is built channels last (cpu/im2row.py),
 # as its transpose: 32x64x16x16 * 3x3 stride 2 1.48 -> 1.01 ms on one thread, 16x128x4x4 3x3
-# 0.57 -> 0.14; with 8 channels 0.49 -> 0.85, slower.
+# 0.57 -> 0.16; with 8 channels 0.49 -> 0.85, slower.
 ROWS_MIN_CHANNELS = 16
 
 

@@ -12,7 +12,7 @@ matrix (groups included: group g's columns are g*K .. (g+1)*K - 1 with K = Cg*kh
 products do not change; row2im, the adjoint, takes the input gradient's rows dY^T @ W. The
 layout costs two passes more (x to (N, H, W, C), dx back) and pays where Cg is large. One
 thread, building the matrix: 32x64x16x16 * 3x3 stride 2 1.48 ms as im2col, 0.34 + 0.67 as
-to_nhwc + im2row; 16x64x8x8 3x3 0.71 against 0.03 + 0.31; 16x128x4x4 0.57 against 0.13; with
+to_nhwc + im2row; 16x64x8x8 3x3 0.71 against 0.03 + 0.31; 16x128x4x4 0.57 against 0.03 + 0.13; with
 8 channels (32x8x16x16) 0.49 against 0.85, slower. gemm.py picks it from Cg (ROWS_MIN_CHANNELS).
 """
 from __future__ import annotations
