@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .common import SERIAL, c_array
+from .common import SERIAL, c_array, wide_vectors
 from .threads import num_threads, parallel_for
 
 # -- direct convolution for stride 1 ------------------------------------------------------
@@ -43,6 +43,7 @@ _CHUNK_BYTES_DX = 4096
 def _pack(a, n0, nb, rows, buf, ps, ss, rs, ph, pw):  # pragma: no cover - compiled
     """buf[rows[c]*ps + s*ss + (h + ph)*rs + w + pw] = a[n0 + s, c, h, w] for the nb samples
     from n0 (buf already zeroed): the samples stand one above the other in each plane."""
+    wide_vectors()
     N, C, H, W = a.shape
     for s in range(min(nb, N - n0)):
         for c in range(C):
@@ -56,6 +57,7 @@ def _pack(a, n0, nb, rows, buf, ps, ss, rs, ph, pw):  # pragma: no cover - compi
 @njit(**SERIAL)
 def _mac4x4(acc, ao, da, src, so, ds, wm, m):  # pragma: no cover - compiled
     """acc[ao[q] + da + k] += sum over r of wm[q, r] * src[so[r] + ds + k], for q, r < 4 and 0 <= k < m."""
+    wide_vectors()
     w00, w01, w02, w03 = wm[0, 0], wm[0, 1], wm[0, 2], wm[0, 3]
     w10, w11, w12, w13 = wm[1, 0], wm[1, 1], wm[1, 2], wm[1, 3]
     w20, w21, w22, w23 = wm[2, 0], wm[2, 1], wm[2, 2], wm[2, 3]
@@ -79,6 +81,7 @@ def _mac4x4(acc, ao, da, src, so, ds, wm, m):  # pragma: no cover - compiled
 @njit(**SERIAL)
 def _dot4x4(a, ao, da, b, bo, db, m, out):  # pragma: no cover - compiled
     """out[q, r] += sum over 0 <= k < m of a[ao[q] + da + k] * b[bo[r] + db + k]."""
+    wide_vectors()
     s00, s01, s02, s03 = out[0, 0], out[0, 1], out[0, 2], out[0, 3]  # (the sums keep out's dtype)
     s10, s11, s12, s13 = out[1, 0], out[1, 1], out[1, 2], out[1, 3]
     s20, s21, s22, s23 = out[2, 0], out[2, 1], out[2, 2], out[2, 3]
@@ -121,6 +124,7 @@ def _pass_block(blk, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, 
                 out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out):  # pragma: no cover - compiled
     """One block of nb samples: pack them into a flat source buffer, run every (q-block, r-block)
     job of _mac4x4 over the wide run, and read out[n, c] back from the accumulator buffer."""
+    wide_vectors()
     N = a.shape[0]
     nq, nr = ao.shape[0], ao.shape[1]
     n0 = blk * nb
@@ -146,6 +150,7 @@ def _pass_block(blk, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, 
 def _pass_blocks(lo, hi, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
                  out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out):  # pragma: no cover - compiled
     """_pass_block for blocks lo .. hi-1 (one thread's share)."""
+    wide_vectors()
     for blk in range(lo, hi):
         _pass_block(blk, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
                     out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out)
@@ -165,6 +170,7 @@ def _direct_pass(a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, 
 def _weight_grad_chunks(lo, hi, chunks, x, nb, x_size, dy, dy_rows, dy_size, ph, pw, ps, ss, Wp, ao, so, run,
                         chunk, part):  # pragma: no cover - compiled
     """Chunks lo .. hi-1 of the batch: part[t, qb, rb, q, r] = sum of dy_wide[o_q] * x_padded[tap_r]."""
+    wide_vectors()
     nq, nr = ao.shape[0], ao.shape[1]
     nblk = (x.shape[0] + nb - 1) // nb
     x_rows = np.arange(x.shape[1])
@@ -202,6 +208,7 @@ def _direct_weight_grad(x, nb, x_size, dy, dy_rows, dy_size, ph, pw, ps, ss, Wp,
 def _pack_last(a, n0, S, buf, Hs, Ws, ph, pw):  # pragma: no cover - compiled
     """buf[((c*Hs + h + ph)*Ws + w + pw)*S + s] = a[n0 + s, c, h, w] for the S samples from n0
     (buf already zeroed; samples past the batch stay zero)."""
+    wide_vectors()
     N, C, H, W = a.shape
     ns = min(S, N - n0)
     for c in range(C):                 # row by row: one row of every sample is W*S values, in L1
@@ -219,6 +226,7 @@ def _last_pass(lo, hi, a, S, sH, sW, sph, spw, s_size, ao, da_step, so, ds_step,
     """Pieces lo .. hi-1 of S samples: pack them (source planes sH x sW, padded by sph, spw),
     run every job of _mac4x4 for each of the ``rows`` output rows (the accumulator run steps by
     da_step, the sources by ds_step), read out[n, c, h, w] from accumulator planes oH x oW."""
+    wide_vectors()
     N = a.shape[0]
     C, H, W = out.shape[1], out.shape[2], out.shape[3]
     nq, nr = ao.shape[0], ao.shape[1]
@@ -248,6 +256,7 @@ def _last_pass(lo, hi, a, S, sH, sW, sph, spw, s_size, ao, da_step, so, ds_step,
 def _last_weight_grad(lo, hi, x, dy, S, Hp, Wp, ph, pw, x_size, dy_size, ao, so, rows, run, chunk,
                       part):  # pragma: no cover - compiled
     """Pieces lo .. hi-1: part[piece, qb, rb, q, r] = sum over the rows of dy_run[o_q] . x_run[tap_r]."""
+    wide_vectors()
     OH, OW = dy.shape[2], dy.shape[3]
     nq, nr = ao.shape[0], ao.shape[1]
     for piece in range(lo, hi):

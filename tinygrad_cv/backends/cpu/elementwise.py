@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .common import SERIAL
+from .common import SERIAL, wide_vectors
 from .threads import parallel_for
 
 
@@ -25,6 +25,7 @@ from .threads import parallel_for
 @njit(**SERIAL)
 def _relu(lo, hi, a, out):  # pragma: no cover - compiled
     x, y = a[lo:hi], out[lo:hi]
+    wide_vectors()
     for i in range(x.size):
         v = x[i]
         y[i] = 0 if v <= 0 else v
@@ -33,6 +34,7 @@ def _relu(lo, hi, a, out):  # pragma: no cover - compiled
 @njit(**SERIAL)
 def _relu_grad(lo, hi, up, a, out):  # pragma: no cover - compiled
     u, x, y = up[lo:hi], a[lo:hi], out[lo:hi]
+    wide_vectors()
     for i in range(u.size):
         y[i] = u[i] if x[i] > 0 else 0
 

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from . import im2row
-from .common import SERIAL, buffer, valid_range
+from .common import SERIAL, buffer, valid_range, wide_vectors
 from .threads import num_threads, parallel_for
 
 # A product of at least this many flops is split over the threads (NumPy's BLAS runs on one: see
@@ -61,6 +61,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
 def _im2col(lo, hi, x, kh, kw, sh, sw, ph, pw, OH, OW, cols):  # pragma: no cover - compiled
     """Rows lo .. hi-1 of cols[(c, i, j), n*L + oh*OW + ow] = x[n, c, oh*S + i - P, ow*S + j - P]
     (0 in the padding)."""
+    wide_vectors()
     N, C, H, W = x.shape
     L = OH * OW
     for r in range(lo, hi):
@@ -91,6 +92,7 @@ def _col2im(lo, hi, dcols, kh, kw, sh, sw, ph, pw, OH, OW, dx):  # pragma: no co
     """Planes lo .. hi-1 of the adjoint of _im2col: dx[n, c, h, w] = the sum of every column entry
     that read x[n, c, h, w]. Each plane is zeroed here, by the thread that sums into it, rather
     than by np.zeros on the calling thread first (one pass over dx fewer, and shared out)."""
+    wide_vectors()
     N, C, H, W = dx.shape
     L = OH * OW
     for t in range(lo, hi):
@@ -120,6 +122,7 @@ def _col2im(lo, hi, dcols, kh, kw, sh, sw, ph, pw, OH, OW, dx):  # pragma: no co
 @njit(**SERIAL)
 def _rows_to_nchw(lo, hi, Y, b, yf):  # pragma: no cover - compiled
     """Planes lo .. hi-1 of (O, N*L) product -> (N, O, L) output, adding the bias."""
+    wide_vectors()
     N, O, L = yf.shape
     for t in range(lo, hi):
         n = t // O
@@ -133,6 +136,7 @@ def _rows_to_nchw(lo, hi, Y, b, yf):  # pragma: no cover - compiled
 @njit(**SERIAL)
 def _nchw_to_rows(lo, hi, d, Y, db):  # pragma: no cover - compiled
     """Rows lo .. hi-1: (N, O, L) gradient -> (O, N*L) rows, the layout of the product; db = row sums."""
+    wide_vectors()
     N, O, L = d.shape
     for o in range(lo, hi):
         s = 0.0

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from numba import njit
 
-from .common import SERIAL
+from .common import SERIAL, wide_vectors
 
 
 @njit(**SERIAL)
 def _to_nhwc(lo, hi, x, xh):  # pragma: no cover - compiled
     """Rows lo .. hi-1 (t = n*H + h) of xh[n, h, w, c] = x[n, c, h, w]."""
+    wide_vectors()
     N, C, H, W = x.shape
     for t in range(lo, hi):
         n, h = t // H, t % H
@@ -38,6 +39,7 @@ def _to_nhwc(lo, hi, x, xh):  # pragma: no cover - compiled
 @njit(**SERIAL)
 def _from_nhwc(lo, hi, xh, x):  # pragma: no cover - compiled
     """Rows lo .. hi-1 (t = n*H + h) of x[n, c, h, w] = xh[n, h, w, c]."""
+    wide_vectors()
     N, C, H, W = x.shape
     for t in range(lo, hi):
         n, h = t // H, t % H
@@ -51,6 +53,7 @@ def _from_nhwc(lo, hi, xh, x):  # pragma: no cover - compiled
 @njit(**SERIAL)
 def _im2row(lo, hi, xh, kh, kw, sh, sw, ph, pw, OH, OW, rows):  # pragma: no cover - compiled
     """Rows lo .. hi-1 (r = (n*OH + oh)*OW + ow) of rows[r, (c*kh + i)*kw + j] (0 in the padding)."""
+    wide_vectors()
     N, H, W, C = xh.shape
     T = kh * kw
     for r in range(lo, hi):
@@ -74,6 +77,7 @@ def _im2row(lo, hi, xh, kh, kw, sh, sw, ph, pw, OH, OW, rows):  # pragma: no cov
 def _row2im(lo, hi, drows, kh, kw, sh, sw, ph, pw, OH, OW, dxh):  # pragma: no cover - compiled
     """Samples lo .. hi-1 of the adjoint of _im2row: dxh[n, h, w, c] = the sum of every entry of
     drows that read x[n, c, h, w] (each sample zeroed here first)."""
+    wide_vectors()
     N, H, W, C = dxh.shape
     T = kh * kw
     for n in range(lo, hi):

@@ -17,13 +17,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .common import SERIAL, c_array
+from .common import SERIAL, c_array, wide_vectors
 from .threads import parallel_for
 
 
 @njit(**SERIAL)
 def _train_forward(lo, hi, x, gamma, beta, eps, y, mean, var, inv_std):  # pragma: no cover - compiled
     """Channels lo .. hi-1: the batch's mean and biased variance (two passes, float64 sums), then y."""
+    wide_vectors()
     N, C, L = x.shape
     m = N * L
     for c in range(lo, hi):
@@ -50,6 +51,7 @@ def _train_forward(lo, hi, x, gamma, beta, eps, y, mean, var, inv_std):  # pragm
 @njit(**SERIAL)
 def _affine(lo, hi, x, scale, shift, y):  # pragma: no cover - compiled
     """Planes lo .. hi-1 of (N, C) planes: y[n, c] = x[n, c] * scale[c] + shift[c]."""
+    wide_vectors()
     N, C, L = x.shape
     for t in range(lo, hi):
         n, c = t // C, t % C
@@ -61,6 +63,7 @@ def _affine(lo, hi, x, scale, shift, y):  # pragma: no cover - compiled
 @njit(**SERIAL)
 def _train_backward(lo, hi, up, x, mean, inv_std, gamma, dx, dgamma, dbeta):  # pragma: no cover - compiled
     """Channels lo .. hi-1: sum(up), sum(up * x_hat), then dx, x_hat recomputed from x."""
+    wide_vectors()
     N, C, L = x.shape
     m = N * L
     for c in range(lo, hi):
@@ -85,6 +88,7 @@ def _train_backward(lo, hi, up, x, mean, inv_std, gamma, dx, dgamma, dbeta):  # 
 @njit(**SERIAL)
 def _eval_backward(lo, hi, up, x, mean, inv_std, dgamma, dbeta):  # pragma: no cover - compiled
     """Channels lo .. hi-1 of the parameter gradients with fixed statistics: sum(up * x_hat), sum(up)."""
+    wide_vectors()
     N, C, L = x.shape
     for c in range(lo, hi):
         mu, r = mean[c], inv_std[c]

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from ..shapes import IntPair, output_hw
-from .common import SERIAL, c_array
+from .common import SERIAL, c_array, wide_vectors
 from .threads import parallel_for
 
 
@@ -23,6 +23,7 @@ def _max_pool_2x2(lo, hi, x, y, arg):  # pragma: no cover - compiled
     horizontal pair of those. Ties go to the element first in the window's scan order a, b, c,
     d, and a NaN beats any number, so the winner is the one _max_pool's scan finds. LeNet's
     first pool (64x6x28x28): 386 -> 155 us on one thread; its second (64x16x10x10) 203 -> 121."""
+    wide_vectors()
     N, C, H, W = x.shape
     OH, OW = y.shape[2], y.shape[3]
     Wc, P = 2 * OW, OH * OW                       # an odd last row or column is in no window
@@ -61,6 +62,7 @@ def _max_pool(lo, hi, x, kh, kw, sh, sw, ph, pw, y, arg):  # pragma: no cover - 
     and its flat index h*W + w; the first of equal values and the first NaN (np.argmax's rule). Branch-free selects: on random data an
     ``if v > best`` is a coin toss the CPU mispredicts half the time (LeNet's first pool took
     1.0 ms with branches). The 2x2, stride-2 unpadded pool has its own kernel above."""
+    wide_vectors()
     N, C, H, W = x.shape
     OH, OW = y.shape[2], y.shape[3]
     for t in range(lo, hi):
@@ -88,6 +90,7 @@ def _max_pool(lo, hi, x, kh, kw, sh, sw, ph, pw, y, arg):  # pragma: no cover - 
 @njit(**SERIAL)
 def _avg_pool(lo, hi, x, kh, kw, sh, sw, ph, pw, y):  # pragma: no cover - compiled
     """Planes lo .. hi-1 of y: the mean of each window, padding counted as zeros."""
+    wide_vectors()
     N, C, H, W = x.shape
     OH, OW = y.shape[2], y.shape[3]
     scale = 1.0 / (kh * kw)
@@ -110,6 +113,7 @@ def _max_unpool(lo, hi, dy, arg, dx):  # pragma: no cover - compiled
     """Planes lo .. hi-1 of dx (N, C, H*W): zeroed here, then each gradient added to its window's
     winner. Zeroing each plane just before its scatter, on the thread that scatters, instead
     of np.zeros on the calling thread first: LeNet's first unpool 151 -> 66 us on one thread."""
+    wide_vectors()
     N, C, OH, OW = dy.shape
     P, HW = OH * OW, dx.shape[2]
     dys, args, dxs = dy.reshape(N * C, P), arg.reshape(N * C, P), dx.reshape(N * C, HW)
@@ -124,6 +128,7 @@ def _max_unpool(lo, hi, dy, arg, dx):  # pragma: no cover - compiled
 @njit(**SERIAL)
 def _avg_unpool(lo, hi, dy, kh, kw, sh, sw, ph, pw, dx):  # pragma: no cover - compiled
     """Planes lo .. hi-1 of dx (zeroed): each gradient spread evenly, 1/(kh*kw), over its window."""
+    wide_vectors()
     N, C, OH, OW = dy.shape
     H, W = dx.shape[2], dx.shape[3]
     scale = 1.0 / (kh * kw)

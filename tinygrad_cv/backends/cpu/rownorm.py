@@ -25,13 +25,14 @@ from numba import njit
 
 from ..rownorm import affine
 from . import threads
-from .common import SERIAL, c_array
+from .common import SERIAL, c_array, wide_vectors
 from .threads import parallel_for
 
 
 @njit(**SERIAL)
 def _forward(lo, hi, x, gamma, beta, L, eps, y, mean, inv_std):  # pragma: no cover - compiled
     """Rows lo .. hi-1 of x (N*G, P*L), row = n * G + g: mean, biased variance (two passes), then y."""
+    wide_vectors()
     m = x.shape[1]
     G, P = gamma.shape
     for row in range(lo, hi):
@@ -60,6 +61,7 @@ def _forward(lo, hi, x, gamma, beta, L, eps, y, mean, inv_std):  # pragma: no co
 def _backward(lo, hi, edges, dy, x, mean, inv_std, gamma, L, dx, part_g, part_b):  # pragma: no cover - compiled
     """Blocks lo .. hi-1 of rows, block b = rows edges[b] .. edges[b+1]-1: each row's two sums, then
     its dx; the block's sums over its rows and l of dy * x_hat and dy go to part_g[b], part_b[b]."""
+    wide_vectors()
     m = x.shape[1]
     G, P = gamma.shape
     for blk in range(lo, hi):

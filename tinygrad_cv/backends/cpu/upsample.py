@@ -16,13 +16,14 @@ from numba import njit
 
 from ..resample import taps
 from ..shapes import IntPair
-from .common import SERIAL, c_array
+from .common import SERIAL, c_array, wide_vectors
 from .threads import parallel_for
 
 
 @njit(**SERIAL)
 def _resample(lo, hi, x, h0, h1, lh0, lh1, w0, w1, lw0, lw1, y):  # pragma: no cover - compiled
     """Planes lo .. hi-1 of y: four weighted reads per output."""
+    wide_vectors()
     C = x.shape[1]
     OH, OW = y.shape[2], y.shape[3]
     for t in range(lo, hi):
@@ -38,6 +39,7 @@ def _resample(lo, hi, x, h0, h1, lh0, lh1, w0, w1, lw0, lw1, y):  # pragma: no c
 @njit(**SERIAL)
 def _resample_back(lo, hi, dy, h0, h1, lh0, lh1, w0, w1, lw0, lw1, dx):  # pragma: no cover - compiled
     """Planes lo .. hi-1 of dx (zeroed): each output's gradient back into the four inputs it read."""
+    wide_vectors()
     C = dy.shape[1]
     OH, OW = dy.shape[2], dy.shape[3]
     for t in range(lo, hi):
