@@ -76,6 +76,8 @@ def _check_conv(mod, n, c, H, W, o, k, s, p, groups, dtype, has_bias, seed):
 # (n, c, H, W, o, kernel, stride, padding, groups): each numba route, groups, odd shapes
 CONV_CASES = [
     (2, 3, 7, 6, 4, (3, 3), (1, 1), (1, 1), 1),      # direct
+    (2, 3, 5, 6, 4, (2, 3), (1, 1), (2, 1), 1),      # direct, padding wider than the filter (dx crops dy)
+    (2, 4, 6, 6, 6, (3, 3), (1, 1), (1, 1), 2),      # direct, grouped (dx swaps channels per group)
     (2, 4, 5, 5, 4, (3, 2), (2, 1), (1, 0), 2),      # gemm, grouped, strided
     (1, 6, 4, 4, 6, (3, 3), (1, 1), (1, 1), 6),      # depthwise
     (2, 5, 4, 3, 3, (1, 1), (1, 1), (0, 0), 1),      # pointwise

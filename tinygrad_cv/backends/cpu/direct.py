@@ -21,21 +21,21 @@ from .threads import num_threads, parallel_for
 #
 # All the work is one register-blocked inner kernel, _mac4x4: four accumulator runs
 # each take a 4x4 block of weights times four source runs, so every load of a source
-# or accumulator value feeds four fused multiply-adds. The forward pass and the input
-# gradient are the same kernel with different tables of offsets and weights:
+# or accumulator value feeds four fused multiply-adds:
 #   forward      acc = 4 output channels,        sources = 4 taps of the padded input
-#   input grad   acc = 4 input channels at tap (i, j) of the padded dx (a scatter),
-#                sources = 4 output channels of dy (laid out with the input's row stride)
-# The weight gradient is the same pairing read the other way, as 4x4 dot products.
+# The input gradient of a stride-1 layer is itself a stride-1 convolution (see
+# _input_grad_as_forward), so it is the forward pass again. The weight gradient is the
+# forward's pairing read the other way, as 4x4 dot products.
 
 _VEC = 32  # wide runs are padded to a multiple of this many values (two AVX-512 registers of float32:
 #           the vectorized loops then never fall into their scalar remainder)
 _RUN = 2048  # small layers stack samples until a wide run is about this long
 _CHUNK_BYTES = 8192  # a run is processed in chunks of this size, so 4 accumulators stay in L1 (48 KiB);
 # one thread, 8x64x56x56 * 64 3x3 pad 1: forward 29.6 ms at 4 KiB, 27.0 at 8 KiB, 28.5 at 16 KiB; weight
-# gradient 30.2 -> 27.8; LeNet's and ResNet's smaller layers unchanged. The input gradient's
-# scatter keeps 4 KiB: 8 KiB made it 2-10% slower (31.9 -> 32.8 ms there, 1.70 -> 1.88 ms on
-# 64x1x28x28 * 6 5x5 pad 2)
+# gradient 30.2 -> 27.8; LeNet's and ResNet's smaller layers unchanged (256-bit code; with 512-bit
+# vectors 4, 8 and 16 KiB measured within 10% of each other). The batch-innermost input gradient's
+# scatter keeps 4 KiB: 8 KiB made the scatter 2-10% slower (31.9 -> 32.8 ms on the 56x56 layer,
+# 1.70 -> 1.88 ms on 64x1x28x28 * 6 5x5 pad 2, when every input gradient was a scatter)
 _CHUNK_BYTES_DX = 4096
 
 
@@ -368,8 +368,7 @@ class _Plan:
         g = np.arange(groups)
         # output channel o -> its row in an accumulator / dy buffer with groups*nob*4 rows
         self.o_rows = (g[:, None] * nob * 4 + np.arange(Og)).reshape(-1)
-        self.c_rows = (g[:, None] * ncb * 4 + np.arange(Cg)).reshape(-1)
-        self.n_orows, self.n_crows = groups * nob * 4, groups * ncb * 4
+        self.n_orows = groups * nob * 4
         # forward jobs: q-block (g, ob), r-block tb; acc rows of `run`, sources = taps of x_padded
         t = np.arange(ntb * 4)
         c, i, j = t // (kh * kw), t // kw % kh, t % kw
@@ -378,13 +377,6 @@ class _Plan:
         self.f_ao = np.ascontiguousarray(np.broadcast_to(fo[:, :, None, :], (groups, nob, ntb, 4)).reshape(groups * nob, ntb, 4))
         fs = g[:, None, None] * Cg * ps + tap.reshape(ntb, 4)[None]  # (groups, ntb, 4)
         self.f_so = np.ascontiguousarray(np.broadcast_to(fs[:, None], (groups, nob, ntb, 4)).reshape(groups * nob, ntb, 4))
-        # input-gradient jobs: q-block (g, cb), r-block (tap ij, ob); acc = dx_padded planes
-        ij = np.arange(kh * kw)
-        cr = (g[:, None] * ncb * 4 + np.arange(ncb * 4)) * ps  # (groups, ncb*4)
-        ia = cr.reshape(groups, ncb, 1, 1, 4) + ((ij // kw) * Wp + ij % kw).reshape(1, 1, kh * kw, 1, 1)
-        self.i_ao = np.ascontiguousarray(np.broadcast_to(ia, (groups, ncb, kh * kw, nob, 4)).reshape(groups * ncb, kh * kw * nob, 4))
-        isrc = fo.reshape(groups, 1, 1, nob, 4)
-        self.i_so = np.ascontiguousarray(np.broadcast_to(isrc, (groups, ncb, kh * kw, nob, 4)).reshape(groups * ncb, kh * kw * nob, 4))
         self.groups, self.Og, self.Cg, self.nob, self.ncb, self.ntb, self.T = groups, Og, Cg, nob, ncb, ntb, T
         self.kh, self.kw, self.ph, self.pw, self.C, self.O = kh, kw, ph, pw, C, O
         self.x_rows = np.arange(C)
@@ -437,11 +429,25 @@ def _direct_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, p: _Plan) -> np
                         p.run, _chunk(x.dtype), p.n_orows * p.run, p.o_rows, p.run, p.Wp, 0, 0, p.OH, p.OW, b)
 
 
-def _direct_input_grad(dy: np.ndarray, w: np.ndarray, p: _Plan) -> np.ndarray:
-    H, W = p.Hp - 2 * p.ph, p.Wp - 2 * p.pw
-    return _direct_pass(dy, p.nb, p.o_rows, p.run, p.ss, p.Wp, 0, 0, p.n_orows * p.run, p.i_ao, p.i_so, p.input_weights(w),
-                        p.run, _chunk(dy.dtype, _CHUNK_BYTES_DX), p.n_crows * p.ps, p.c_rows, p.ps, p.Wp, p.ph, p.pw, H, W,
-                        np.zeros(p.C, dy.dtype))
+def _input_grad_as_forward(dy: np.ndarray, w: np.ndarray, padding: tuple[int, int], groups: int) -> np.ndarray:
+    """dx of a stride-1 layer as a stride-1 convolution of dy (a gather, no scatter):
+
+        dx[c, h, w] = sum over o, i, j of W[o, c, i, j] * dy[o, h + p - i, w + p - j]
+
+    is dy correlated with each filter turned by 180 degrees, input and output channels
+    swapped (within each group), and padded by k - 1 - p (a negative padding crops dy).
+    The same kernel as the forward pass, so no second set of tables; one thread of
+    8x64x56x56 * 64 3x3 pad 1: 15.0 ms as a scatter into the padded dx, 12.0 ms this way."""
+    O, Cg, kh, kw = w.shape
+    Og = O // groups
+    wt = w.reshape(groups, Og, Cg, kh, kw)[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4)
+    wt = np.ascontiguousarray(wt).reshape(groups * Cg, Og, kh, kw)
+    ph, pw = kh - 1 - padding[0], kw - 1 - padding[1]
+    if ph < 0 or pw < 0:                # padding wider than the filter: those dy rows reach no input
+        ch, cw = max(0, -ph), max(0, -pw)
+        dy = c_array(dy[:, :, ch:dy.shape[2] - ch, cw:dy.shape[3] - cw])
+        ph, pw = max(0, ph), max(0, pw)
+    return forward(dy, wt, np.zeros(groups * Cg, dy.dtype), (ph, pw), groups)
 
 
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, padding: tuple[int, int], groups: int) -> np.ndarray:
@@ -470,8 +476,10 @@ def _batch_last(N: int, H: int, W: int, kh: int, kw: int, padding: tuple[int, in
 
 def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, padding: tuple[int, int], groups: int,
              need_input: bool, need_weight: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(dx, dW) of a stride-1 layer: dx is the same pass with the filters flipped, scattered into
-    the padded input; dW the forward's pairs read as dot products."""
+    """(dx, dW) of a stride-1 layer: dx is a forward pass over dy with the filters turned round
+    (a scatter into the padded dx on the batch-innermost route, where that measured faster:
+    64x6x14x14 * 16 5x5, 0.72 ms against 1.08 as a gather); dW the forward's pairs read as
+    dot products."""
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     if _batch_last(N, H, W, kh, kw, padding, groups):
@@ -479,7 +487,7 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, padding: tuple[int, i
         return (_last_input_grad(dy, w, lp) if need_input else None,
                 _last_weight_grad_of(x, dy, lp) if need_weight else None)
     plan = _plan(N, C, H, W, O, kh, kw, padding[0], padding[1], groups)
-    dx = _direct_input_grad(dy, w, plan) if need_input else None
+    dx = _input_grad_as_forward(dy, w, padding, groups) if need_input else None
     dw = None
     if need_weight:
         chunks = min(-(-N // plan.nb), 2 * num_threads())
