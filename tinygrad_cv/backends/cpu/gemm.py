@@ -163,12 +163,10 @@ def _cols(x: np.ndarray, k: tuple[int, int], s: tuple[int, int], p: tuple[int, i
           fresh: bool = False) -> np.ndarray:
     N, C, H, W = x.shape
     if C >= ROWS_MIN_CHANNELS:                     # the same matrix, built transposed
-        xh = buffer("nhwc", (N, H, W, C), x.dtype)
-        parallel_for(im2row._to_nhwc, N * H, x, xh, work=2 * x.size)
         shape = (N * OH * OW, C * k[0] * k[1])
         rows = np.empty(shape, x.dtype) if fresh else buffer("cols", shape, x.dtype)
-        parallel_for(im2row._im2row, shape[0], xh, k[0], k[1], s[0], s[1], p[0], p[1], OH, OW, rows,
-                     work=rows.size)
+        parallel_for(im2row._im2row, N, x, k[0], k[1], s[0], s[1], p[0], p[1], OH, OW, rows,
+                     work=rows.size + x.size)
         return rows.T
     shape = (C * k[0] * k[1], N * OH * OW)
     cols = np.empty(shape, x.dtype) if fresh else buffer("cols", shape, x.dtype)
@@ -261,11 +259,9 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, in
         drows = buffer("dcols", (N * OH * OW, C * kh * kw), x.dtype)
         for g in range(groups):
             matmul(dY[g * Og:(g + 1) * Og].T, w2[g * Og:(g + 1) * Og], drows[:, g * K:(g + 1) * K])
-        dxh = buffer("dnhwc", (N, H, W, C), x.dtype)
-        parallel_for(im2row._row2im, N, drows, kh, kw, stride[0], stride[1], padding[0], padding[1], OH, OW, dxh,
-                     work=drows.size + dxh.size)
         dx = np.empty(x.shape, x.dtype)
-        parallel_for(im2row._from_nhwc, N * H, dxh, dx, work=2 * dx.size)
+        parallel_for(im2row._row2im, N, drows, kh, kw, stride[0], stride[1], padding[0], padding[1], OH, OW, dx,
+                     work=drows.size + 2 * dx.size)
     elif need_input:
         w2 = w.reshape(O, K)
         dcols = buffer("dcols", (C * kh * kw, N * OH * OW), x.dtype)
