@@ -1,4 +1,4 @@
-"""backends/cpu/common.py's wide_vectors(): the calling kernel alone is compiled for 512-bit vectors."""
+"""backends/cpu: wide_vectors() (512-bit code for one kernel) and the conv tile in vector registers."""
 from __future__ import annotations
 
 import llvmlite.binding as llvm
@@ -43,3 +43,46 @@ def test_an_avx512_cpu_gets_zmm_registers():
     wide, plain = _axpy_pair()
     assert "zmm" in wide.inspect_asm(wide.signatures[0])
     assert "zmm" not in plain.inspect_asm(plain.signatures[0])   # LLVM's default tuning: 256 bits
+
+
+_CONV_CHECK = """
+import numpy as np
+from tinygrad_cv.backends import reference as ref
+from tinygrad_cv.backends.cpu import direct, microkernel
+assert (microkernel.OCB, microkernel.NV) == {shape}, (microkernel.OCB, microkernel.NV)
+rng = np.random.default_rng(0)
+for dtype in (np.float32, np.float64):
+    for n, c, h, w_, o, k, p, g in ((2, 3, 7, 6, 9, 3, 1, 1), (1, 4, 5, 5, 6, 2, 2, 2)):
+        x = rng.standard_normal((n, c, h, w_)).astype(dtype)
+        w = rng.standard_normal((o, c // g, k, k)).astype(dtype)
+        b = rng.standard_normal(o).astype(dtype)
+        y = direct.forward(x, w, b, (p, p), g)
+        np.testing.assert_allclose(y, ref.conv2d_forward(x, w, b, (1, 1), (p, p), g), rtol=1e-4, atol=1e-4)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx, _ = direct.backward(dy, x, w, (p, p), g, True, False)
+        np.testing.assert_allclose(dx, ref.conv2d_backward(dy, x, w, (1, 1), (p, p), g)[0], rtol=1e-4, atol=1e-4)
+print("ok")
+"""
+
+
+def _run_conv_check(env: dict, shape: tuple[int, int], tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", _CONV_CHECK.format(shape=shape)], capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), **env})
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
+
+
+def test_the_conv_tile_without_avx512_uses_a_smaller_tile(tmp_path):
+    """A CPU with 16 vector registers gets 4 x 2-vector tiles: the same sums as the reference
+    (compiled here for this CPU's features minus AVX-512, in a fresh cache)."""
+    features = ",".join(f for f in llvm.get_host_cpu_features().flatten().split(",")
+                        if not f.startswith("+avx512"))
+    _run_conv_check({"NUMBA_CPU_FEATURES": features}, (4, 2), tmp_path)
+
+
+def test_the_conv_tile_runs_as_python_with_the_jit_off(tmp_path):
+    """NUMBA_DISABLE_JIT=1: the tile's plain-Python spelling gives the reference's sums."""
+    from tinygrad_cv.backends.cpu import microkernel
+    _run_conv_check({"NUMBA_DISABLE_JIT": "1"}, (microkernel.OCB, microkernel.NV), tmp_path)

@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit
 
 from .common import SERIAL, c_array, wide_vectors
+from .microkernel import OCB, conv_tile, tile_positions
 from .threads import num_threads, parallel_for
 
 # -- direct convolution for stride 1 ------------------------------------------------------
@@ -120,50 +121,40 @@ def _dot4x4(a, ao, da, b, bo, db, m, out):  # pragma: no cover - compiled
 
 
 @njit(**SERIAL)
-def _pass_block(blk, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
-                out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out):  # pragma: no cover - compiled
-    """One block of nb samples: pack them into a flat source buffer, run every (q-block, r-block)
-    job of _mac4x4 over the wide run, and read out[n, c] back from the accumulator buffer."""
+def _pass_block(blk, x, nb, x_rows, ps, ss, Wp, ph, pw, x_size, so, wt, T, run, tile, acc_size,
+                out_rows, OH, OW, bias, out):  # pragma: no cover - compiled
+    """One block of nb samples: pack them into a flat padded source, sum every tile (OCB output
+    channels x ``tile`` positions of the wide run) in registers (microkernel.conv_tile), and
+    read out[n, c] back from the wide output runs."""
     wide_vectors()
-    N = a.shape[0]
-    nq, nr = ao.shape[0], ao.shape[1]
+    N = x.shape[0]
+    nq = wt.shape[0]
     n0 = blk * nb
-    src = np.zeros(a_size, a.dtype)
-    _pack(a, n0, nb, a_rows, src, a_ps, ss, a_rs, a_ph, a_pw)
-    acc = np.zeros(acc_size, a.dtype)
+    src = np.zeros(x_size, x.dtype)
+    _pack(x, n0, nb, x_rows, src, ps, ss, Wp, ph, pw)
+    acc = np.empty(acc_size, x.dtype)
+    flat_so, flat_w = so.reshape(-1), wt.reshape(-1)
     for qb in range(nq):
-        for k0 in range(0, run, chunk):
-            m = min(chunk, run - k0)
-            for rb in range(nr):
-                _mac4x4(acc, ao[qb, rb], k0, src, so[qb, rb], k0, wm[qb, rb], m)
+        for k0 in range(0, run, tile):
+            conv_tile(acc, qb * OCB * run + k0, run, src, k0, flat_so, qb * T, flat_w, qb * T * OCB, T)
     for s in range(min(nb, N - n0)):
         for c in range(out_rows.shape[0]):
-            base = out_rows[c] * o_ps + s * ss + o_ph * o_rs + o_pw
+            base = out_rows[c] * run + s * ss
             bc = bias[c]
             for h in range(OH):
-                src, dst = acc[base + h * o_rs:base + h * o_rs + OW], out[n0 + s, c, h]
+                row, dst = acc[base + h * Wp:base + h * Wp + OW], out[n0 + s, c, h]
                 for w in range(OW):
-                    dst[w] = src[w] + bc
+                    dst[w] = row[w] + bc
 
 
 @njit(**SERIAL)
-def _pass_blocks(lo, hi, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
-                 out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out):  # pragma: no cover - compiled
+def _pass_blocks(lo, hi, x, nb, x_rows, ps, ss, Wp, ph, pw, x_size, so, wt, T, run, tile, acc_size,
+                 out_rows, OH, OW, bias, out):  # pragma: no cover - compiled
     """_pass_block for blocks lo .. hi-1 (one thread's share)."""
     wide_vectors()
     for blk in range(lo, hi):
-        _pass_block(blk, a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
-                    out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out)
-
-
-def _direct_pass(a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run, chunk, acc_size,
-                 out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias):
-    """Every block of nb samples through _pass_block, the blocks shared out over the threads."""
-    N = a.shape[0]
-    out = np.empty((N, out_rows.shape[0], OH, OW), a.dtype)
-    parallel_for(_pass_blocks, -(-N // nb), a, nb, a_rows, a_ps, ss, a_rs, a_ph, a_pw, a_size, ao, so, wm, run,
-                 chunk, acc_size, out_rows, o_ps, o_rs, o_ph, o_pw, OH, OW, bias, out)
-    return out
+        _pass_block(blk, x, nb, x_rows, ps, ss, Wp, ph, pw, x_size, so, wt, T, run, tile, acc_size,
+                    out_rows, OH, OW, bias, out)
 
 
 @njit(**SERIAL)
@@ -380,6 +371,25 @@ class _Plan:
         self.groups, self.Og, self.Cg, self.nob, self.ncb, self.ntb, self.T = groups, Og, Cg, nob, ncb, ntb, T
         self.kh, self.kw, self.ph, self.pw, self.C, self.O = kh, kw, ph, pw, C, O
         self.x_rows = np.arange(C)
+        # the forward's tiles (microkernel.conv_tile): OCB output channels x a tile of positions;
+        # the wide run padded to whole tiles (a float32 tile is two float64 ones), the source
+        # given a tile of slack at its end for the last tile's reads past the run
+        self.nqt = nqt = -(-Og // OCB)
+        self.t_rows = (g[:, None] * nqt * OCB + np.arange(Og)).reshape(-1)
+        self.t_nrows = groups * nqt * OCB
+        tile = tile_positions(4)
+        self.t_run = -(-((nb - 1) * Hp * Wp + (OH - 1) * Wp + OW) // tile) * tile
+        self.t_src = C * ps + tile
+        t = np.arange(T)
+        c, i, j = t // (kh * kw), t // kw % kh, t % kw
+        taps = g[:, None] * Cg * ps + (c * ps + i * Wp + j)[None]                      # (groups, T)
+        self.t_so = c_array(np.repeat(taps, nqt, axis=0).astype(np.int64))           # (groups*nqt, T)
+
+    def tile_weights(self, w: np.ndarray) -> np.ndarray:
+        """(groups*nqt, T, OCB): [q, t, o] = W[output channel o of tile row q, tap t]."""
+        wr = np.zeros((self.groups, self.nqt * OCB, self.T), w.dtype)
+        wr[:, :self.Og] = w.reshape(self.groups, self.Og, self.T)
+        return c_array(wr.reshape(self.groups * self.nqt, OCB, self.T).transpose(0, 2, 1))
 
     def forward_weights(self, w: np.ndarray) -> np.ndarray:
         """(groups*nob, ntb, 4, 4): block [q, r] = W[o_q, tap_r]."""
@@ -425,8 +435,12 @@ def _chunk(dtype: np.dtype, nbytes: int = _CHUNK_BYTES) -> int:
 
 
 def _direct_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, p: _Plan) -> np.ndarray:
-    return _direct_pass(x, p.nb, p.x_rows, p.ps, p.ss, p.Wp, p.ph, p.pw, p.C * p.ps, p.f_ao, p.f_so, p.forward_weights(w),
-                        p.run, _chunk(x.dtype), p.n_orows * p.run, p.o_rows, p.run, p.Wp, 0, 0, p.OH, p.OW, b)
+    N = x.shape[0]
+    out = np.empty((N, p.O, p.OH, p.OW), x.dtype)
+    parallel_for(_pass_blocks, -(-N // p.nb), x, p.nb, p.x_rows, p.ps, p.ss, p.Wp, p.ph, p.pw, p.t_src, p.t_so,
+                 p.tile_weights(w), p.T, p.t_run, tile_positions(x.itemsize), p.t_nrows * p.t_run, p.t_rows,
+                 p.OH, p.OW, b, out)
+    return out
 
 
 def _input_grad_as_forward(dy: np.ndarray, w: np.ndarray, padding: tuple[int, int], groups: int) -> np.ndarray:
