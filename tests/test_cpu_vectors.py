@@ -52,7 +52,10 @@ from tinygrad_cv.backends.cpu import direct, microkernel
 assert (microkernel.OCB, microkernel.NV) == {shape}, (microkernel.OCB, microkernel.NV)
 rng = np.random.default_rng(0)
 for dtype in (np.float32, np.float64):
-    for n, c, h, w_, o, k, p, g in ((2, 3, 7, 6, 9, 3, 1, 1), (1, 4, 5, 5, 6, 2, 2, 2)):
+    # the wide-run route (one ungrouped, one grouped with a padding wider than the filter) and
+    # the batch-innermost route (16 samples on 2 threads, small maps)
+    assert direct._batch_last(16, 6, 6, 3, 3, (0, 0), 1) and not direct._batch_last(2, 7, 6, 3, 3, (1, 1), 1)
+    for n, c, h, w_, o, k, p, g in ((2, 3, 7, 6, 9, 3, 1, 1), (1, 4, 5, 5, 6, 2, 2, 2), (16, 2, 6, 6, 5, 3, 0, 1)):
         x = rng.standard_normal((n, c, h, w_)).astype(dtype)
         w = rng.standard_normal((o, c // g, k, k)).astype(dtype)
         b = rng.standard_normal(o).astype(dtype)
@@ -70,7 +73,8 @@ def _run_conv_check(env: dict, shape: tuple[int, int], tmp_path) -> None:
     import subprocess
     import sys
     r = subprocess.run([sys.executable, "-c", _CONV_CHECK.format(shape=shape)], capture_output=True, text=True,
-                       timeout=600, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), **env})
+                       timeout=600, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_NUM_THREADS": "2",
+                                         **env})
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
 
 
