@@ -2,8 +2,8 @@
 
 The network (2-16-16-1, ReLU), the 100 points, the hinge loss with L2 and the
 weights are identical in both engines, and every step's loss must agree to 1e-9.
-Each engine runs alone in a fresh process, the processes alternate round by round,
-and the medians of all timed steps are compared.
+Each engine runs alone in a fresh process, the processes alternate (who goes first
+changes every round), and the medians of all timed steps are compared.
 
 The steps run as a user's training loop runs them: one after the other, with
 Python's cycle collector left as it is. A step's time therefore includes freeing
@@ -104,7 +104,7 @@ def main(argv=None) -> None:
     import subprocess
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--collect-between", action="store_true",
                     help="gc.collect() before each step, outside the timer (leaves micrograd's clean-up out)")
@@ -119,8 +119,8 @@ def main(argv=None) -> None:
         sys.exit("benchmarks/scalar_engine.py needs micrograd: pip install micrograd==0.1.0")
     times: dict[str, list[float]] = {"micrograd": [], "tinygrad_cv": []}
     losses: dict[str, list[float]] = {}
-    for _ in range(args.rounds):
-        for name in times:
+    for round_ in range(args.rounds):
+        for name in (list(times) if round_ % 2 == 0 else list(times)[::-1]):     # who goes first alternates
             extra = ["--collect-between"] if args.collect_between else []
             out = subprocess.run([sys.executable, __file__, "--child", name, "--steps", str(args.steps), *extra],
                                  check=True, capture_output=True, text=True).stdout
