@@ -16,7 +16,12 @@ removed, so the figures are what a user gets without tuning anything.
 The same model, weights (ours, seeded, copied into torch key for key) and batches
 go to both engines. Memory: each LeNet worker's high-water mark (ru_maxrss).
 
-    python -m tinygrad_cv.bench [--quick] [--only kernels,lenet5,resnet18] [--markdown]
+``--device cuda`` runs the same cases on the GPU: ours on the numba.cuda backend (NumPy
+arrays in and out, so every kernel call copies its operands to the GPU and its results
+back, and those copies are in our times), torch with its tensors on the GPU, each timed
+call ending in ``torch.cuda.synchronize()``. There is no NumPy column there.
+
+    python -m tinygrad_cv.bench [--quick] [--only kernels,lenet5,resnet18] [--markdown] [--device cuda]
 """
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ CONV_ROWS: list[dict[str, Any]] = [
 ]
 POOL_ROW = dict(name="max_pool2d 2x2 on 64x6x28x28", x=(64, 6, 28, 28), k=2)
 GROUPS = ("kernels", "lenet5", "resnet18")
+DEVICES = ("cpu", "cuda")
 ENGINES = {"kernels": ("tinygrad_cv", "torch", "numpy"), "lenet5": ("tinygrad_cv", "torch"),
            "resnet18": ("tinygrad_cv", "torch")}
 LENET_BATCH, LENET_LR, LENET_MOMENTUM = 64, 0.05, 0.9
@@ -75,7 +81,19 @@ def _timeit(fn: Callable[[], Any], reps: int, warmup: int) -> list[float]:
     return out
 
 
-def _conv_case(row: dict[str, Any], engine: str, torch: Any) -> Callable[[], Any]:
+def _torch_synced(torch: Any, device: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn``, and on the GPU a wait for the work it queued (torch's kernels run asynchronously)."""
+    if device != "cuda":
+        return fn
+
+    def synced():
+        out = fn()
+        torch.cuda.synchronize()
+        return out
+    return synced
+
+
+def _conv_case(row: dict[str, Any], engine: str, torch: Any, device: str = "cpu") -> Callable[[], Any]:
     rng = np.random.default_rng(0)
     x = rng.standard_normal(row["x"]).astype(np.float32)
     w = rng.standard_normal(row["w"]).astype(np.float32)
@@ -83,13 +101,13 @@ def _conv_case(row: dict[str, Any], engine: str, torch: Any) -> Callable[[], Any
     s, p = row["stride"], row["padding"]
     if engine == "torch":
         F = torch.nn.functional
-        xt, wt, bt = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
-        dy = torch.randn(F.conv2d(xt, wt, bt, stride=s, padding=p).shape)
+        xt, wt, bt = (torch.from_numpy(a).to(device).requires_grad_() for a in (x, w, b))
+        dy = torch.randn(F.conv2d(xt, wt, bt, stride=s, padding=p).shape, device=device)
 
         def run_torch():
             return torch.autograd.grad(F.conv2d(xt, wt, bt, stride=s, padding=p), (xt, wt, bt), dy)
-        return run_torch
-    mod = _kernels(engine)
+        return _torch_synced(torch, device, run_torch)
+    mod = _kernels(engine, device)
     s2, p2 = (s, s), (p, p)
     dy = rng.standard_normal(mod.conv2d_forward(x, w, b, s2, p2, 1).shape).astype(np.float32)
 
@@ -108,14 +126,15 @@ def _conv_case(row: dict[str, Any], engine: str, torch: Any) -> Callable[[], Any
     return run
 
 
-def _pool_case(row: dict[str, Any], engine: str, torch: Any) -> Callable[[], Any]:
+def _pool_case(row: dict[str, Any], engine: str, torch: Any, device: str = "cpu") -> Callable[[], Any]:
     x = np.random.default_rng(0).standard_normal(row["x"]).astype(np.float32)
     k = row["k"]
     if engine == "torch":
-        xt = torch.from_numpy(x).requires_grad_()
-        dy = torch.randn(torch.nn.functional.max_pool2d(xt, k).shape)
-        return lambda: torch.autograd.grad(torch.nn.functional.max_pool2d(xt, k), (xt,), dy)
-    mod = _kernels(engine)
+        xt = torch.from_numpy(x).to(device).requires_grad_()
+        dy = torch.randn(torch.nn.functional.max_pool2d(xt, k).shape, device=device)
+        return _torch_synced(torch, device,
+                             lambda: torch.autograd.grad(torch.nn.functional.max_pool2d(xt, k), (xt,), dy))
+    mod = _kernels(engine, device)
     k2 = (k, k)
     dy = np.ones(mod.max_pool2d_forward(x, k2, k2, (0, 0))[0].shape, np.float32)
 
@@ -125,16 +144,18 @@ def _pool_case(row: dict[str, Any], engine: str, torch: Any) -> Callable[[], Any
     return run
 
 
-def _kernels(engine: str):
+def _kernels(engine: str, device: str = "cpu"):
     from . import backends
-    return backends.load("numba" if engine == "tinygrad_cv" else "numpy")
+    if engine == "numpy":
+        return backends.load("numpy")
+    return backends.load("cuda" if device == "cuda" else "numba")
 
 
-def _work_kernels(engine: str, torch: Any, reps: int) -> dict[str, Any]:
+def _work_kernels(engine: str, torch: Any, reps: int, device: str = "cpu") -> dict[str, Any]:
     out = {}
     for row in CONV_ROWS + [POOL_ROW]:
         big = engine == "numpy" and np.prod(row["x"]) * np.prod(row.get("w", (1,))[1:]) > 2e6
-        fn = (_pool_case if "k" in row else _conv_case)(row, engine, torch)
+        fn = (_pool_case if "k" in row else _conv_case)(row, engine, torch, device)
         out[row["name"]] = _timeit(fn, 1 if big else reps, 0 if big else 2)
     return out
 
@@ -215,7 +236,7 @@ def lenet_batches(epoch: int):
             for i in range(0, len(labels), LENET_BATCH)]
 
 
-def _trainer(group: str, engine: str, torch: Any):
+def _trainer(group: str, engine: str, torch: Any, device: str = "cpu"):
     """(step(x, y), batches for the timed repetitions) for one engine."""
     import tinygrad_cv as tg
     from tinygrad_cv import models, optim
@@ -228,15 +249,16 @@ def _trainer(group: str, engine: str, torch: Any):
     if engine == "torch":
         net = (torch_lenet(torch, ours.state_dict()) if group == "lenet5"
                else torch_resnet18(torch, ours.state_dict(), RESNET_CLASSES))
-        net.train()
+        net.to(device).train()
         opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=mom)
 
         def step(x, y):
-            loss = torch.nn.functional.cross_entropy(net(torch.from_numpy(x)), torch.from_numpy(y))
+            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            loss = torch.nn.functional.cross_entropy(net(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        return step
+        return _torch_step_synced(torch, device, step)
     opt_ours = optim.SGD(ours.parameters(), lr=lr, momentum=mom)
 
     def step_ours(x, y):
@@ -247,8 +269,19 @@ def _trainer(group: str, engine: str, torch: Any):
     return step_ours
 
 
-def _work_training(group: str, engine: str, torch: Any, reps: int) -> dict[str, Any]:
-    step = _trainer(group, engine, torch)
+def _torch_step_synced(torch: Any, device: str, step: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """A training step that, on the GPU, returns once its work is done."""
+    if device != "cuda":
+        return step
+
+    def synced(x, y):
+        step(x, y)
+        torch.cuda.synchronize()
+    return synced
+
+
+def _work_training(group: str, engine: str, torch: Any, reps: int, device: str = "cpu") -> dict[str, Any]:
+    step = _trainer(group, engine, torch, device)
     t0 = time.perf_counter()
     if group == "lenet5":
         times = []
@@ -275,7 +308,7 @@ def _work_training(group: str, engine: str, torch: Any, reps: int) -> dict[str, 
     return {"resnet18 step": _timeit(one, reps, 2), "_first_s": first}
 
 
-def worker(group: str, engine: str, reps: int, threads: int) -> dict[str, Any]:
+def worker(group: str, engine: str, reps: int, threads: int, device: str = "cpu") -> dict[str, Any]:
     """Time ``group`` on ``engine`` in this process; {case: [seconds, ...], "_rss_mb": ...}."""
     import resource
     torch = None
@@ -285,10 +318,13 @@ def worker(group: str, engine: str, reps: int, threads: int) -> dict[str, Any]:
     elif engine == "tinygrad_cv":
         import numba
         numba.set_num_threads(threads)
+        if device == "cuda":
+            from . import backends
+            backends.set_backend("cuda")
     if group == "kernels":
-        out = _work_kernels(engine, torch, reps)
+        out = _work_kernels(engine, torch, reps, device)
     else:
-        out = _work_training(group, engine, torch, reps)
+        out = _work_training(group, engine, torch, reps, device)
     out["_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -296,9 +332,9 @@ def worker(group: str, engine: str, reps: int, threads: int) -> dict[str, Any]:
 # -- the driver ---------------------------------------------------------------------------------
 
 
-def _spawn(group: str, engine: str, reps: int, threads: int) -> dict[str, Any]:
+def _spawn(group: str, engine: str, reps: int, threads: int, device: str = "cpu") -> dict[str, Any]:
     cmd = [sys.executable, "-m", "tinygrad_cv.bench", "--worker", group, engine, "--reps", str(reps),
-           "--threads", str(threads)]
+           "--threads", str(threads), "--device", device]
     r = subprocess.run(cmd, env=default_env(), capture_output=True, text=True)
     if r.returncode:
         raise RuntimeError(f"benchmark worker {group}/{engine} failed:\n{r.stderr[-3000:]}")
@@ -310,13 +346,37 @@ def _has_torch() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+def _torch_has_cuda() -> bool:
+    """Whether torch is installed and sees a GPU (asked in a child, so this process stays torch-free)."""
+    if not _has_torch():
+        return False
+    r = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
+                       env=default_env(), capture_output=True, text=True)
+    return r.returncode == 0 and r.stdout.strip().endswith("True")
+
+
+def engines_for(group: str, device: str = "cpu") -> list[str]:
+    """The engines a group is timed on: on the GPU, ours and torch (if it has CUDA); no NumPy there."""
+    if device == "cuda":
+        return ["tinygrad_cv"] + (["torch"] if _torch_has_cuda() else [])
+    return [e for e in ENGINES[group] if e != "torch" or _has_torch()]
+
+
 def run(quick: bool = False, only: tuple[str, ...] = GROUPS, rounds: int | None = None,
-        threads: int | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the groups; returns {"rows": [{name, engine: median ms, ...}], "memory": ..., "threads": n}."""
+        threads: int | None = None, progress: Callable[[str], None] | None = None,
+        device: str = "cpu") -> dict[str, Any]:
+    """Run the groups; returns {"rows": [{name, engine: median ms, ...}], "memory": ..., "threads": n}.
+    ``device="cuda"``: on the GPU (RuntimeError, one line, where neither a GPU nor numba's
+    simulator is there)."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    if device == "cuda":
+        from .backends import cuda
+        cuda.ensure_available()
     threads = threads or os.cpu_count() or 1
     rounds = rounds or (2 if quick else 3)
     reps = {"kernels": 5 if quick else 10, "lenet5": 1 if quick else 2, "resnet18": 5 if quick else 10}
-    engines = {g: [e for e in ENGINES[g] if e != "torch" or _has_torch()] for g in only}
+    engines = {g: engines_for(g, device) for g in only}
     samples: dict[str, dict[str, list[float]]] = {}
     extra: dict[str, dict[str, float]] = {}
     load = [os.getloadavg()[0]] if hasattr(os, "getloadavg") else []
@@ -326,7 +386,7 @@ def run(quick: bool = False, only: tuple[str, ...] = GROUPS, rounds: int | None 
             for e in order:
                 if progress:
                     progress(f"round {r + 1}/{rounds}: {g} on {e}")
-                res = _spawn(g, e, reps[g], threads)
+                res = _spawn(g, e, reps[g], threads, device)
                 for case, ts in res.items():
                     if case.startswith("_"):
                         extra.setdefault(f"{g}{case}", {}).setdefault(e, res[case])
@@ -339,7 +399,7 @@ def run(quick: bool = False, only: tuple[str, ...] = GROUPS, rounds: int | None 
     for case, by_engine in samples.items():
         rows.append({"name": case, **{e: statistics.median(ts) * 1e3 for e, ts in by_engine.items()}})
     return {"rows": rows, "extra": extra, "threads": threads, "rounds": rounds,
-            "load": max(load) if load else None}
+            "load": max(load) if load else None, "device": device}
 
 
 def _fmt(v: float | None, digits: int = 2) -> str:
@@ -376,7 +436,9 @@ def format_table(results: dict[str, Any], markdown: bool = False) -> str:
         if f"{g}_first_s" in ex:
             lines.append(f"{g} first step/epoch, process start to done (incl. compile or cache load): "
                          + ", ".join(f"{e} {v:.2f} s" for e, v in ex[f'{g}_first_s'].items()))
-    lines.append(f"each engine alone in its own process, {results['threads']} threads each, default environment; "
+    where = (f"{results['threads']} threads each" if results.get("device", "cpu") == "cpu" else
+             "on the GPU (ours: numba.cuda, arrays copied in and out on every kernel call; torch: tensors on the GPU)")
+    lines.append(f"each engine alone in its own process, {where}, default environment; "
                  f"medians over {results['rounds']} alternating rounds")
     if results.get("load") is not None:
         busy = results["load"] > (os.cpu_count() or 1) + 1       # our own worker keeps the cores busy
@@ -393,17 +455,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None, help="threads per engine (default: all cores)")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table (the README's)")
     ap.add_argument("--json", action="store_true", help="print the raw results as JSON")
+    ap.add_argument("--device", choices=DEVICES, default="cpu", help="where the engines run (default: cpu)")
     ap.add_argument("--worker", nargs=2, metavar=("GROUP", "ENGINE"), help=argparse.SUPPRESS)
     ap.add_argument("--reps", type=int, default=5, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
-        print(json.dumps(worker(a.worker[0], a.worker[1], a.reps, a.threads or os.cpu_count() or 1)))
+        print(json.dumps(worker(a.worker[0], a.worker[1], a.reps, a.threads or os.cpu_count() or 1, a.device)))
         return
     only = tuple(g.strip() for g in a.only.split(",") if g.strip())
     bad = [g for g in only if g not in GROUPS]
     if bad:
         ap.error(f"unknown group(s) {bad}; choose from {', '.join(GROUPS)}")
-    res = run(a.quick, only, a.rounds, a.threads, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    if a.device == "cuda":
+        from .backends import cuda
+        try:
+            cuda.ensure_available()
+        except RuntimeError as e:
+            sys.exit(f"error: {e}")
+    res = run(a.quick, only, a.rounds, a.threads, progress=lambda s: print(s, file=sys.stderr, flush=True),
+              device=a.device)
     print(json.dumps(res) if a.json else format_table(res, a.markdown))
 
 
