@@ -60,7 +60,14 @@ def _run(env_extra: dict[str, str], code: str) -> subprocess.CompletedProcess:
 
 
 def test_cuda_kernels_on_simulator():
-    r = _run({"NUMBA_ENABLE_CUDASIM": "1"}, SCRIPT)
+    """On numba's simulator; with TGCV_TEST_REAL_GPU=1 (a machine with an NVIDIA GPU), on the GPU."""
+    if os.environ.get("TGCV_TEST_REAL_GPU") == "1":
+        env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+        code = "from numba import cuda; assert cuda.is_available(), 'no GPU'\n" + SCRIPT
+        r = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)},
+                           capture_output=True, text=True, timeout=300)
+    else:
+        r = _run({"NUMBA_ENABLE_CUDASIM": "1"}, SCRIPT)
     assert r.returncode == 0 and "CUDASIM-OK" in r.stdout, r.stderr[-3000:]
 
 

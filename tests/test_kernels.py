@@ -24,14 +24,23 @@ TOL = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-10, atol
 BACKENDS = ["numba", "cuda", "numpy"]
 
 
+# TGCV_TEST_REAL_GPU=1 (on a machine with an NVIDIA GPU): the cuda cases run on the GPU itself,
+# not on the simulator, and fail if there is none.
+REAL_GPU = os.environ.get("TGCV_TEST_REAL_GPU") == "1"
+
+
 def load_backend(name: str):
     """The kernel module of ``name``; cuda runs on the simulator (skipped if numba.cuda already
-    loaded for a real GPU-less device in this process)."""
+    loaded for a real GPU-less device in this process), or on the GPU with TGCV_TEST_REAL_GPU=1."""
     if name == "numba":
         return importlib.import_module("tinygrad_cv.backends.cpu")
     if name == "numpy":
         return ref
-    if "numba.cuda" in sys.modules and not hasattr(sys.modules["numba.cuda"], "simulator_init"):
+    if REAL_GPU:
+        from numba import cuda
+        assert cuda.is_available() and not hasattr(cuda, "simulator_init"), \
+            "TGCV_TEST_REAL_GPU=1, but numba.cuda sees no GPU (or runs the simulator)"
+    elif "numba.cuda" in sys.modules and not hasattr(sys.modules["numba.cuda"], "simulator_init"):
         from numba import cuda
         if not cuda.is_available():
             pytest.skip("numba.cuda was loaded without the simulator and there is no GPU")
