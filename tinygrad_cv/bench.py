@@ -26,6 +26,7 @@ call ending in ``torch.cuda.synchronize()``. There is no NumPy column there.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -346,6 +347,7 @@ def _has_torch() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+@functools.lru_cache(maxsize=None)
 def _torch_has_cuda() -> bool:
     """Whether torch is installed and sees a GPU (asked in a child, so this process stays torch-free)."""
     if not _has_torch():
