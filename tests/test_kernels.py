@@ -300,7 +300,9 @@ def test_output_size_formula_and_errors():
 
 @pytest.mark.parametrize("xs, ws, s, p, g", TORCH_CONV + [((2, 32, 4, 4), (16, 32, 3, 3), 1, 1, 1),
                                                           ((3, 16, 9, 9), (8, 8, 3, 3), 2, 1, 2),
-                                                          ((2, 15, 8, 8), (4, 15, 3, 3), 2, 1, 1)], ids=lambda v: str(v))
+                                                          ((2, 15, 8, 8), (4, 15, 3, 3), 2, 1, 1),
+                                                          ((4, 64, 1, 1), (32, 64, 3, 3), 1, 1, 1),    # single position
+                                                          ((3, 8, 1, 1), (5, 8, 5, 5), 1, 2, 1)], ids=lambda v: str(v))
 def test_numba_kept_columns_give_the_same_gradients(xs, ws, s, p, g):
     mod = load_backend("numba")
     rng = np.random.default_rng(4)
@@ -308,8 +310,11 @@ def test_numba_kept_columns_give_the_same_gradients(xs, ws, s, p, g):
     b = rng.standard_normal(ws[0]).astype(np.float32)
     y, kept = mod.conv2d_forward_keep(x, w, b, (s, s), (p, p), g)
     np.testing.assert_array_equal(y, mod.conv2d_forward(x, w, b, (s, s), (p, p), g))
-    if mod.conv_route(xs, ws, (s, s), (p, p), g) == "gemm":
+    route = mod.conv_route(xs, ws, (s, s), (p, p), g)
+    if route == "gemm":
         assert "cols" in kept
+    if route == "single":                    # the centre taps, gathered once for both passes
+        np.testing.assert_array_equal(kept["center"], w[:, :, p, p])
     dy = rng.standard_normal(y.shape).astype(np.float32)
     got = mod.conv2d_backward_kept(dy, x, w, (s, s), (p, p), g, True, True, True, kept)
     want = ref.conv2d_backward(dy, x, w, (s, s), (p, p), g)

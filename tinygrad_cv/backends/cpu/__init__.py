@@ -85,15 +85,16 @@ def conv2d_forward_keep(
     x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: IntPair, padding: IntPair, groups: int
 ) -> tuple[np.ndarray, dict]:
     """(y, kept): conv2d_forward, plus what the backward can reuse (beyond the interface: the GEMM
-    route's column matrix of x, so the weight gradient does not build it again; ResNet-18 at CIFAR
-    size builds 14 of them per step). Hand ``kept`` to conv2d_backward_kept."""
+    route's column matrix of x, so the weight gradient does not build it again, ResNet-18 at CIFAR
+    size builds 14 of them per step; a single-position layer's centre taps). Hand ``kept`` to
+    conv2d_backward_kept."""
     kept: dict = {}
     OH, OW = output_hw(x.shape[2:], weight.shape[2:], stride, padding)
     x = c_array(x)
     w = c_array(weight, x.dtype)
     b = None if bias is None else c_array(bias, x.dtype)
     route = conv_route(x.shape, w.shape, stride, padding, groups)
-    if route == "gemm":
+    if route in ("gemm", "single"):
         return gemm.forward(x, w, b, stride, padding, groups, (OH, OW), keep=kept), kept
     if route == "direct":
         return direct.forward(x, w, np.zeros(w.shape[0], x.dtype) if b is None else b, padding, groups), kept
@@ -103,13 +104,13 @@ def conv2d_forward_keep(
 def conv2d_backward_kept(grad_out, x, weight, stride, padding, groups, need_input, need_weight, need_bias,
                          kept: dict):
     """conv2d_backward with what conv2d_forward_keep kept for it."""
-    cols = kept.get("cols")
-    if cols is None:
+    if not kept:
         return conv2d_backward(grad_out, x, weight, stride, padding, groups, need_input, need_weight, need_bias)
     x = c_array(x)
     w = c_array(weight, x.dtype)
     dy = c_array(grad_out, x.dtype)
-    dx, dw, db = gemm.backward(dy, x, w, stride, padding, groups, need_input, need_weight, cols=cols)
+    dx, dw, db = gemm.backward(dy, x, w, stride, padding, groups, need_input, need_weight,
+                               cols=kept.get("cols"), center=kept.get("center"))
     return dx, dw, (db if need_bias else None)
 
 
