@@ -112,7 +112,7 @@ def test_gpu_bench_waits_for_torch_and_names_the_device():
     assert fn() == 7 and calls == ["work", "sync"]
     assert bench._torch_synced(FakeTorch, "cpu", len) is len
     calls.clear()
-    bench._torch_step_synced(FakeTorch, "cuda", lambda x, y: calls.append((x, y)))(1, 2)
+    bench._torch_synced(FakeTorch, "cuda", lambda x, y: calls.append((x, y)))(1, 2)
     assert calls == [(1, 2), "sync"]
     on_gpu = bench.format_table({**FAKE, "device": "cuda"})
     assert "on the GPU" in on_gpu and "threads each" not in on_gpu

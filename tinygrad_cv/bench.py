@@ -82,13 +82,14 @@ def _timeit(fn: Callable[[], Any], reps: int, warmup: int) -> list[float]:
     return out
 
 
-def _torch_synced(torch: Any, device: str, fn: Callable[[], Any]) -> Callable[[], Any]:
-    """``fn``, and on the GPU a wait for the work it queued (torch's kernels run asynchronously)."""
+def _torch_synced(torch: Any, device: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a timed call or a training step), and on the GPU a wait for the work it queued
+    (torch's kernels run asynchronously)."""
     if device != "cuda":
         return fn
 
-    def synced():
-        out = fn()
+    def synced(*args):
+        out = fn(*args)
         torch.cuda.synchronize()
         return out
     return synced
@@ -259,7 +260,7 @@ def _trainer(group: str, engine: str, torch: Any, device: str = "cpu"):
             opt.zero_grad()
             loss.backward()
             opt.step()
-        return _torch_step_synced(torch, device, step)
+        return _torch_synced(torch, device, step)
     opt_ours = optim.SGD(ours.parameters(), lr=lr, momentum=mom)
 
     def step_ours(x, y):
@@ -268,17 +269,6 @@ def _trainer(group: str, engine: str, torch: Any, device: str = "cpu"):
         loss.backward()
         opt_ours.step()
     return step_ours
-
-
-def _torch_step_synced(torch: Any, device: str, step: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
-    """A training step that, on the GPU, returns once its work is done."""
-    if device != "cuda":
-        return step
-
-    def synced(x, y):
-        step(x, y)
-        torch.cuda.synchronize()
-    return synced
 
 
 def _work_training(group: str, engine: str, torch: Any, reps: int, device: str = "cpu") -> dict[str, Any]:

@@ -177,7 +177,7 @@ def _spread_center(lo, hi, g, i, j, dw):  # pragma: no cover - compiled
 
 def center_taps(w: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
     """W[:, :, ph, pw] as a C-contiguous (O, C) matrix, the only tap a single-position layer uses.
-    Its taps lie 9 apart (3x3), so gathering them reads every cache line of W: ResNet-18's last
+    Its taps lie kh*kw apart (9 for 3x3), so gathering them reads every cache line of W: ResNet-18's last
     stage, 512x512x3x3 (9.4 MB), 0.49 ms as NumPy's copy on one thread, and twice per step when
     the backward gathered them again instead of keeping the forward's."""
     wc = np.empty(w.shape[:2], w.dtype)
