@@ -8,7 +8,9 @@ people; backends/interface.py is the written signature). Output size per axis
   maps: register-blocked loops over the padded input, no column matrix;
 - ``gemm`` (cpu/gemm.py): im2col + one BLAS product per group, col2im for the input
   gradient: many channels on small maps, and every strided layer (from 16 input channels on,
-  the column matrix is built from a channels-last copy of x, cpu/im2row.py);
+  the column matrix is built from a channels-last copy of x, cpu/im2row.py, and where the
+  filters fit in L2 the input gradient is summed one phase of the stride at a time in
+  register tiles, with no column matrix: cpu/phases.py);
 - ``single`` (cpu/gemm.py): a 1x1 map to a 1x1 output (a padded 3x3 filter on ResNet's last
   stage at CIFAR size): only the centre tap touches the input, one product without im2col;
 - ``pointwise`` (cpu/gemm.py): 1x1 filters, stride 1, no padding: a plain matrix product

@@ -9,7 +9,8 @@ L = OH * OW output positions, OH = (H - kh + 2P)/S + 1 (and the same for OW):
     dW = dY @ cols.T             dcols = W.T @ dY  -> col2im -> dx
 
 From 16 input channels on, cols is built as its transpose from a channels-last copy of x and
-dcols as dY^T @ W, which row2im sums back (cpu/im2row.py): same products, faster copies.
+dcols as dY^T @ W, which row2im sums back (cpu/im2row.py): same products, faster copies. Where
+the filters also fit in L2 (one group), dx skips dcols: cpu/phases.py sums it straight from dY.
 
 A 1x1 input map with a 1x1 output uses only the filters' centre tap: y = x @ W[:, :, P, P].T.
 A 1x1 filter with stride 1 and no padding needs no im2col at all: each sample's (C, H*W)
@@ -20,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import im2row
+from . import im2row, phases
 from .common import SERIAL, buffer, valid_range, wide_vectors
 from .threads import num_threads, parallel_for
 
@@ -296,7 +297,9 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, in
         for g in range(groups):
             matmul(dY[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K].T, dw[g * Og:(g + 1) * Og])
         dw = dw.reshape(w.shape)
-    if need_input and C >= ROWS_MIN_CHANNELS:      # dcols transposed, then row2im (cpu/im2row.py)
+    if need_input and C >= ROWS_MIN_CHANNELS and phases.fits(w.shape, x.itemsize, groups):
+        dx = phases.input_grad(dY, w, x.shape, (OH, OW), stride, padding)    # no column matrix (cpu/phases.py)
+    elif need_input and C >= ROWS_MIN_CHANNELS:    # dcols transposed, then row2im (cpu/im2row.py)
         w2 = w.reshape(O, K)
         drows = buffer("dcols", (N * OH * OW, C * kh * kw), x.dtype)
         for g in range(groups):
