@@ -59,13 +59,14 @@ def test_input_grad_by_phases_matches_the_reference(case):
     ((32, 64, 16, 16), (128, 64, 3, 3), (2, 2), (1, 1), 1, True),    # the benchmark's stride-2 row
     ((16, 64, 8, 8), (64, 64, 3, 3), (1, 1), (1, 1), 1, True),       # ResNet-18's first stage at CIFAR size
     ((16, 128, 4, 4), (256, 128, 3, 3), (2, 2), (1, 1), 1, False),   # 1.1 MiB of filters: BLAS + row2im
+    ((16, 256, 4, 4), (512, 256, 1, 1), (2, 2), (0, 0), 1, False),   # 64 positions for 512 filters: likewise
     ((2, 32, 6, 6), (8, 16, 3, 3), (2, 2), (1, 1), 2, False),        # grouped: BLAS + row2im per group
-], ids=["s2row", "stage1", "big-filters", "grouped"])
-def test_the_gemm_route_takes_it_where_the_filters_fit(case, monkeypatch):
+], ids=["s2row", "stage1", "big-filters", "shortcut", "grouped"])
+def test_the_gemm_route_takes_it_where_it_wins(case, monkeypatch):
     xs, ws, s, p, g, expected = case
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
-    OH, OW = (xs[2] + 2 * p[0] - 3) // s[0] + 1, (xs[3] + 2 * p[1] - 3) // s[1] + 1
+    OH, OW = (xs[2] + 2 * p[0] - ws[2]) // s[0] + 1, (xs[3] + 2 * p[1] - ws[3]) // s[1] + 1
     dy = rng.standard_normal((xs[0], ws[0], OH, OW)).astype(np.float32)
     calls = []
     real = phases.input_grad
@@ -95,9 +96,9 @@ def test_every_input_position_is_summed_once_and_each_thread_gets_a_fair_share()
     assert set(work.tolist()) >= {1 * O, 2 * O, 4 * O}
 
 
-def test_fits_counts_the_filters_bytes():
-    assert phases.fits((128, 64, 3, 3), 4, 1)                       # 288 KiB
-    assert phases.fits((128, 64, 3, 3), 8, 1)                       # 576 KiB in float64
-    assert not phases.fits((256, 128, 3, 3), 4, 1)                  # 1.1 MiB
-    assert not phases.fits((8, 8, 3, 3), 4, 2)                      # groups: the per-group BLAS route
-
+def test_it_is_chosen_by_the_filters_size_and_the_positions_per_filter():
+    assert phases.wins((128, 64, 3, 3), 32 * 8 * 8, 4, 1)            # the stride-2 row: 288 KiB, 16x
+    assert phases.wins((128, 64, 3, 3), 32 * 8 * 8, 8, 1)            # 576 KiB in float64
+    assert not phases.wins((256, 128, 3, 3), 16 * 8 * 8, 4, 1)       # 1.1 MiB
+    assert not phases.wins((512, 256, 1, 1), 16 * 2 * 2, 4, 1)       # ResNet's shortcut: 64 positions, 512 filters
+    assert not phases.wins((8, 8, 3, 3), 1000, 4, 2)                 # groups: the per-group BLAS route

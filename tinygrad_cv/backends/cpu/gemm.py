@@ -10,7 +10,8 @@ L = OH * OW output positions, OH = (H - kh + 2P)/S + 1 (and the same for OW):
 
 From 16 input channels on, cols is built as its transpose from a channels-last copy of x and
 dcols as dY^T @ W, which row2im sums back (cpu/im2row.py): same products, faster copies. Where
-the filters also fit in L2 (one group), dx skips dcols: cpu/phases.py sums it straight from dY.
+the filters also fit in L2 and are small against dcols (one group), dx skips dcols: cpu/phases.py
+sums it straight from dY.
 
 A 1x1 input map with a 1x1 output uses only the filters' centre tap: y = x @ W[:, :, P, P].T.
 A 1x1 filter with stride 1 and no padding needs no im2col at all: each sample's (C, H*W)
@@ -297,7 +298,7 @@ def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: tuple[int, in
         for g in range(groups):
             matmul(dY[g * Og:(g + 1) * Og], cols[g * K:(g + 1) * K].T, dw[g * Og:(g + 1) * Og])
         dw = dw.reshape(w.shape)
-    if need_input and C >= ROWS_MIN_CHANNELS and phases.fits(w.shape, x.itemsize, groups):
+    if need_input and C >= ROWS_MIN_CHANNELS and phases.wins(w.shape, N * OH * OW, x.itemsize, groups):
         dx = phases.input_grad(dY, w, x.shape, (OH, OW), stride, padding)    # no column matrix (cpu/phases.py)
     elif need_input and C >= ROWS_MIN_CHANNELS:    # dcols transposed, then row2im (cpu/im2row.py)
         w2 = w.reshape(O, K)

@@ -22,7 +22,7 @@ one pass turns them to (N, C, H, W).
 
 It replaces two steps of cpu/gemm.py: the product dY^T @ W into a matrix of N*OH*OW x C*kh*kw
 values (4.7 MB on the benchmark's 32x64x16x16 * 128 3x3 stride-2 row) and row2im's sum over it.
-It wins while the filters stay in L2 (they are read once per tile of positions): see FIT_BYTES.
+It wins on layers with many positions per filter whose filters stay in L2: see wins().
 """
 from __future__ import annotations
 
@@ -36,18 +36,24 @@ from .common import SERIAL, buffer, wide_vectors
 from .microkernel import GQ, gather_channels, gather_tile
 from .threads import parallel_for
 
-# Used while the turned filters (kh*kw*O*C values) take at most this many bytes: they are read
-# once per tile, so they must stay in L2. Two threads, in sequence with the layer's other steps,
-# against the product and row2im it replaces: 32x64x16x16 * 128 3x3 stride 2 (288 KiB)
-# 1.61 -> 1.30 ms; 16x64x8x8 * 64 3x3 (144 KiB) 0.48 -> 0.34; 16x128x4x4 * 128 3x3 (576 KiB)
-# 0.46 -> 0.42; 16x128x4x4 * 256 3x3 stride 2 (1.1 MiB) 0.35 -> 0.48, slower.
+# It saves writing and reading the column matrix of the input gradient (positions x C*kh*kw
+# values, positions = N*OH*OW) and costs a turned copy of the filters (O x C*kh*kw), which each
+# tile then reads once: so it is used where the matrix is at least MIN_RATIO times the filters
+# and the filters stay in L2 (FIT_BYTES). Two threads, a layer's forward + backward against
+# the same layer on BLAS + row2im in the same process, calls alternating, median ratio of pairs:
+# 32x64x16x16 * 128 3x3 stride 2 (positions 16x the filters', 288 KiB) 0.95-0.98; 16x64x8x8 *
+# 64 3x3 (16x, 144 KiB) 0.93; 16x64x8x8 * 128 3x3 stride 2 (2x, 288 KiB) 0.98; 16x128x4x4 * 128
+# 3x3 (2x, 576 KiB) 0.99; 16x128x4x4 * 256 3x3 stride 2 (0.25x, 1.1 MiB) 1.16; 16x256x4x4 *
+# 512 1x1 stride 2 (0.125x, 512 KiB) 1.50; 16x256x2x2 * 256 3x3 (0.25x, 2.3 MiB) 1.28.
+MIN_RATIO = 4
 FIT_BYTES = 640 << 10
 
 
-def fits(w_shape: tuple[int, ...], itemsize: int, groups: int) -> bool:
-    """Whether this route computes the input gradient of a layer with these filters."""
+def wins(w_shape: tuple[int, ...], positions: int, itemsize: int, groups: int) -> bool:
+    """Whether this route computes the input gradient of a layer with these filters and
+    ``positions`` = N*OH*OW output positions."""
     O, C, kh, kw = w_shape
-    return groups == 1 and O * C * kh * kw * itemsize <= FIT_BYTES
+    return groups == 1 and positions >= MIN_RATIO * O and O * C * kh * kw * itemsize <= FIT_BYTES
 
 
 class _Plan(NamedTuple):
