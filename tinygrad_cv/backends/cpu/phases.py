@@ -9,16 +9,19 @@ With stride S, input row h = S*h' + a (a < S, the row's phase) is reached only t
 taps i with a + P - i divisible by S, from output row oh = h' + (a + P - i)/S; columns alike.
 So each phase (a, b) of dx is a stride-1 correlation of dy with a subset of the taps: at
 stride 2 a 3x3 filter's 9 taps split 1 + 2 + 2 + 4 over the four phases; at stride 1 there is
-one phase with all of them. With dy_p, dy with zero borders (so no sum checks its bounds),
+one phase with all of them:
 
     dx[n, c, S*h' + a, S*w' + b] = sum over (i, j) in taps(a, b) and o of
-                                   dy_p[n, o, h' + d_i, w' + d_j] * W[o, c, i, j]
+                                   dy[n, o, h' + d_i, w' + d_j] * W[o, c, i, j],   d_i = (a + P - i)/S
 
-where d_i = (a + P - i)/S plus the border. A tile (microkernel.gather_tile) sums GQ positions of
-one phase x CB input channels in vector registers over every (tap, o) pair of the phase: the
-positions through a table of their offsets in dy_p, the filters from a copy of W turned to
-(i, j, o, c) so that CB channels are one vector run. The tile writes its sums channels last;
-one pass turns them to (N, C, H, W).
+over the taps whose output row h' + d_i and column w' + d_j exist. Near the borders fewer taps
+do, so the positions of a phase are grouped by the taps that reach them (its inner rows and
+columns, and each border row or column): within a group no sum checks a bound, and dy needs
+no zero-padded copy. A tile (microkernel.gather_tile) sums GQ positions of one group x cb
+input channels in vector registers over the group's (tap, o) pairs, reading dy through a
+table of the positions' offsets and the filters from a copy of W turned to (i, j, o, c), so
+that cb channels are one vector run. It writes its sums channels last; one pass turns them
+to (N, C, H, W).
 
 It replaces two steps of cpu/gemm.py: the product dY^T @ W into a matrix of N*OH*OW x C*kh*kw
 values (4.7 MB on the benchmark's 32x64x16x16 * 128 3x3 stride-2 row) and row2im's sum over it.
@@ -79,7 +82,7 @@ def _row_groups(size: int, out: int, k: int, s: int, p: int) -> list[tuple[int, 
     return phases
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def _plan(N: int, C: int, H: int, W: int, O: int, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
           OH: int, OW: int, cb: int) -> _Plan:
     """Positions in groups that share their taps (a phase's inner rows and columns, and each
