@@ -53,9 +53,10 @@ def gather_channels(itemsize: int) -> int:
 
 
 def _emit_tile(context, builder, dt, rows, nv, n_taps, vectors_at, scalar_at, store_at):
-    """The loop both tiles share: rows x nv vector sums held in registers over n_taps steps;
-    step t loads nv vectors (vectors_at(t)) and one scalar per row (scalar_at(t, r)), broadcasts
-    each scalar and adds scalar x vector to its row's sums; then stores sum (r, v) at store_at(r, v)."""
+    """The loop both tiles share: rows x nv vector sums held in registers over n_taps steps.
+    Step t loads nv vectors from the element pointers vectors_at(t, lanes) and one scalar per
+    row, scalar_at(t, r), and adds each broadcast scalar x vector to its row's sums; after the
+    last step sum (r, v) is stored at the element pointer store_at(r, v, lanes)."""
     fty, nbytes = context.get_value_type(dt), dt.bitwidth // 8
     lanes = VECTOR_BYTES // nbytes
     vty, i32 = ir.VectorType(fty, lanes), ir.IntType(32)
