@@ -58,9 +58,15 @@ def arrange() -> bool:
 #   up to DONE_WATCH_US before it sleeps on the worker's ``done`` lock.
 # The locks stay the truth (posting releases ``go`` and finishing releases ``done``; the flags
 # only say when taking them will not block), so a watch that times out costs only the old sleep.
+# The grace must outlast the caller's Python between the post and its own kernel (taking its
+# piece, numba's dispatch of the kernel's arguments). With 6 us the worker still found the GIL
+# held and slept on it 3-7 times a layer call; with 20 us, 1-3 times. One process, the two
+# graces in alternate calls or steps, medians of the per-pair ratios (20 us / 6 us): LeNet-5
+# training step 0.952, ResNet-18 step 0.956, the benchmark's conv rows 0.96-0.99 (the 56x56
+# one 1.00), and a lone ReLU of 150,000 to 2,000,000 values 0.998-0.999 (benchmarks/README.md).
 IDLE_WATCH_US = 300.0
 DONE_WATCH_US = 1000.0
-GIL_GRACE_US = 6.0
+GIL_GRACE_US = 20.0
 _LINE = 8                                   # int64 flags a cache line apart: one line per flag
 
 
