@@ -81,9 +81,9 @@ def _run_conv_check(env: dict, shape: tuple[int, int], gathered: tuple[int, int]
     import os
     import subprocess
     import sys
-    r = subprocess.run([sys.executable, "-c", _CONV_CHECK.format(shape=shape, gathered=gathered)], capture_output=True, text=True,
-                       timeout=600, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_NUM_THREADS": "2",
-                                         **env})
+    r = subprocess.run([sys.executable, "-c", _CONV_CHECK.format(shape=shape, gathered=gathered)],
+                       capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_NUM_THREADS": "2", **env})
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
 
 
